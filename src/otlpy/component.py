@@ -1,0 +1,161 @@
+"""Components, their identities and factories, and the entry-point registry.
+
+Every component (receiver, processor, exporter, extension, connector) has two coroutine methods,
+``start(host)`` and ``shutdown()``. A :class:`Factory` names a component type, its config class
+(a frozen, keyword-only dataclass with defaults and a pure ``validate()``) and a ``create``
+function. Factories are found through the ``otlpy.components`` entry-point group, so a built-in
+component and one from a third-party package are registered the same way::
+
+    [project.entry-points."otlpy.components"]
+    "exporter.myexporter" = "mypkg.exporter:factory"
+
+``create`` takes, by kind:
+
+- receiver: ``create(settings, config, consumers)`` where ``consumers`` maps each signal the
+  receiver feeds to the consumer that takes it;
+- processor: ``create(settings, config, next_consumer)``, returns a component that is also a
+  consumer (one instance per pipeline, as in the Collector);
+- exporter: ``create(settings, config)``, returns a component that is also a consumer (one
+  instance shared by every pipeline that lists it);
+- extension: ``create(settings, config)``;
+- connector: ``create(settings, config, routes)`` where ``routes`` maps pipeline ids
+  (``traces/name``) to consumers; it is a consumer in the pipelines that export to it.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from otlpy.pdata import Signal
+
+if TYPE_CHECKING:
+    from otlpy.telemetry import SelfTelemetry
+
+__all__ = [
+    "Component",
+    "ComponentID",
+    "Factory",
+    "Host",
+    "Kind",
+    "Settings",
+    "factories",
+    "find_factory",
+]
+
+log = logging.getLogger(__name__)
+
+
+class Kind(enum.StrEnum):
+    RECEIVER = "receiver"
+    PROCESSOR = "processor"
+    EXPORTER = "exporter"
+    EXTENSION = "extension"
+    CONNECTOR = "connector"
+
+    @property
+    def plural(self) -> str:
+        return f"{self.value}s"
+
+
+_TYPE_RE = re.compile(r"^[a-zA-Z][0-9a-zA-Z_]{0,62}$")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ComponentID:
+    """A component's identity: ``type`` or ``type/name`` as written in the config."""
+
+    type: str
+    name: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> ComponentID:
+        """Parse ``type[/name]``; raises ``ValueError`` with a readable reason."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("a component id must be a non-empty string")
+        type_, sep, name = text.strip().partition("/")
+        if not _TYPE_RE.match(type_):
+            raise ValueError(f"invalid component type {type_!r}")
+        if sep and not name:
+            raise ValueError(f"component id {text!r} has an empty name after '/'")
+        return cls(type_, name)
+
+    def __str__(self) -> str:
+        return f"{self.type}/{self.name}" if self.name else self.type
+
+
+@runtime_checkable
+class Component(Protocol):
+    """Something the collector starts and stops."""
+
+    async def start(self, host: Host) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+
+class Host(Protocol):
+    """What a running component may ask of the collector that runs it."""
+
+    def get_extension(self, id: ComponentID) -> Component | None: ...
+
+    @property
+    def extensions(self) -> Mapping[ComponentID, Component]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What every component is given at creation besides its own config."""
+
+    id: ComponentID
+    kind: Kind
+    telemetry: SelfTelemetry
+    logger: logging.Logger
+    signal: Signal | None = None
+    pipeline: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Factory:
+    """How to configure and create one type of component."""
+
+    type: str
+    kind: Kind
+    config: type[Any]
+    create: Callable[..., Any]
+    signals: frozenset[Signal] = field(default_factory=lambda: frozenset(Signal))
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+    stability: str = "beta"
+    #: signals accepted on the connector's exporting side -> signals it emits (connectors only)
+    connects: Mapping[Signal, frozenset[Signal]] = field(default_factory=dict)
+
+    def default_config(self) -> Any:
+        return self.config()
+
+
+@cache
+def factories() -> Mapping[tuple[Kind, str], Factory]:
+    """Every registered factory, keyed by (kind, type) including aliases."""
+    found: dict[tuple[Kind, str], Factory] = {}
+    for ep in entry_points(group="otlpy.components"):
+        try:
+            factory = ep.load()
+        except Exception:  # a broken plugin must not take the collector down
+            log.exception("cannot load component entry point %s = %s", ep.name, ep.value)
+            continue
+        if not isinstance(factory, Factory):
+            log.error("entry point %s = %s is not an otlpy Factory", ep.name, ep.value)
+            continue
+        for type_name in (factory.type, *factory.aliases):
+            found.setdefault((factory.kind, type_name), factory)
+    return found
+
+
+def find_factory(kind: Kind, type_name: str) -> Factory | None:
+    return factories().get((kind, type_name))
