@@ -52,8 +52,15 @@ def varint(value: int) -> bytes:
     """The base-128 varint of a non-negative ``value`` (below 2**64)."""
     if value < 0x80:
         return _SMALL[value]
+    # unrolled for the sizes lengths and counts take; a loop is slower in CPython
     if value < 0x4000:
         return bytes((value & 0x7F | 0x80, value >> 7))
+    if value < 0x200000:
+        return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14))
+    if value < 0x10000000:
+        return bytes(
+            (value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14 & 0x7F | 0x80, value >> 21)
+        )
     out = bytearray()
     while value >= 0x80:
         out.append(value & 0x7F | 0x80)
