@@ -20,10 +20,8 @@ __all__ = [
     "VARINT",
     "field_bytes",
     "pack_double",
-    "pack_doubles",
     "pack_fixed32",
     "pack_fixed64",
-    "pack_fixed64s",
     "pack_sfixed64",
     "signed_varint",
     "tag",
@@ -90,13 +88,3 @@ def field_bytes(field_tag: bytes, payload: bytes | bytearray) -> bytes:
     if size < 0x80:
         return field_tag + _SMALL[size] + payload
     return field_tag + varint(size) + payload
-
-
-def pack_fixed64s(values: list[int]) -> bytes:
-    """Packed little-endian unsigned 64-bit values (a repeated fixed64 payload)."""
-    return struct.pack(f"<{len(values)}Q", *values)
-
-
-def pack_doubles(values: list[float]) -> bytes:
-    """Packed little-endian doubles (a repeated double payload)."""
-    return struct.pack(f"<{len(values)}d", *values)

@@ -82,10 +82,8 @@ def _encode_other_value(value: Any) -> bytes:
     # The official encoder's isinstance chain, for subclasses and containers.
     if value is None:
         return b""
-    if isinstance(value, bool):
-        return _TRUE if value else _FALSE
-    if isinstance(value, str):
-        data = str(value).encode()
+    if isinstance(value, str):  # a subclass (StrEnum): its own characters, as protobuf takes them
+        data = str.encode(value)
         return _STRING + varint(len(data)) + data
     if isinstance(value, int):
         return encode_any_value(int(value))
