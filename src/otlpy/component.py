@@ -126,7 +126,7 @@ class Factory:
 
     type: str
     kind: Kind
-    config: type[Any]
+    config: Callable[[], Any]
     create: Callable[..., Any]
     signals: frozenset[Signal] = field(default_factory=lambda: frozenset(Signal))
     aliases: tuple[str, ...] = ()
