@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -101,7 +102,7 @@ def _cmd_components() -> int:
 
     by_kind: dict[Kind, list[tuple[str, str, str]]] = {}
     seen: set[tuple[Kind, str]] = set()
-    for (kind, name), factory in sorted(factories().items()):
+    for (kind, _name), factory in sorted(factories().items()):
         if (kind, factory.type) in seen:
             continue
         seen.add((kind, factory.type))
@@ -149,28 +150,24 @@ def _run_loop(coro: object) -> int:
     return uvloop.run(coro)  # type: ignore[arg-type,no-any-return]
 
 
+_DELEGATES = {
+    "send": "otlpy.send",
+    "ottl": "otlpy.ottl.cli",
+    "queue": "otlpy.exporterhelper.inspect",
+    "query": "otlpy.store.cli",
+}
+
+
 def _delegate(command: str, argv: list[str]) -> int:
-    if command == "send":
-        from otlpy.send import run as send_run
-
-        return send_run(argv)
-    if command == "ottl":
-        from otlpy.ottl.cli import run as ottl_run
-
-        return ottl_run(argv)
-    if command == "queue":
-        from otlpy.exporterhelper.inspect import run as queue_run
-
-        return queue_run(argv)
-    from otlpy.store.cli import run as query_run
-
-    return query_run(argv)
+    """Hand a sub-command to the module that owns it (imported only when used)."""
+    module = importlib.import_module(_DELEGATES[command])
+    return int(module.run(argv))
 
 
 def dispatch(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
     args = _parser().parse_args(argv)
-    if args.command in {"send", "ottl", "queue", "query"}:
+    if args.command in _DELEGATES:
         return _delegate(args.command, list(args.args))
     if args.command == "validate":
         return _cmd_validate(args.config)
