@@ -147,7 +147,7 @@ def _run_loop(coro: object) -> int:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
         return asyncio.run(coro)  # type: ignore[arg-type]
-    return uvloop.run(coro)  # type: ignore[arg-type,no-any-return]
+    return uvloop.run(coro)  # type: ignore[arg-type]
 
 
 _DELEGATES = {

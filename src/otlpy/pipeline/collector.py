@@ -87,9 +87,8 @@ class Collector:
         for host, port in endpoints:
             site = web.TCPSite(runner, host, port)
             await site.start()
-            server = site._server
-            if server is not None and getattr(server, "sockets", None):
-                self.metrics_ports.append(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+            sockets = getattr(site._server, "sockets", None) or ()
+            self.metrics_ports.extend(s.getsockname()[1] for s in sockets)
             log.info("self-telemetry metrics on http://%s:%d/metrics", host, port)
 
 
