@@ -131,12 +131,18 @@ class HTTPServer:
         sock = listen_socket(config.endpoint)
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # aiohttp would inflate compressed bodies itself, unbounded and before the size check:
+        # the handler must see the bytes as sent.
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=shutdown_timeout,
+            auto_decompress=False,
+        )
         try:
             await runner.setup()
-            site = web.SockSite(
-                runner, sock, ssl_context=ssl_context, shutdown_timeout=shutdown_timeout
-            )
+            site = web.SockSite(runner, sock, ssl_context=ssl_context)
             await site.start()
         except BaseException:
             sock.close()
