@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from otlp_requests import NoHost, make_config
 
-from otlpy.component import Component, ComponentID, Kind, Settings
-from otlpy.config.decode import decode
+from otlpy.component import ComponentID, Kind, Settings
 from otlpy.consumer import Consumer
 from otlpy.pdata import Signal
 from otlpy.receivers.otlp import OTLPReceiver, factory
@@ -19,17 +19,6 @@ from otlpy.testing import SinkConsumer
 
 GRPC = {"endpoint": "127.0.0.1:0"}
 HTTP = {"endpoint": "127.0.0.1:0"}
-
-
-class NoHost:
-    """A host with no extensions."""
-
-    def get_extension(self, id: ComponentID) -> Component | None:
-        return None
-
-    @property
-    def extensions(self) -> Mapping[ComponentID, Component]:
-        return {}
 
 
 @dataclass
@@ -51,12 +40,6 @@ class Running:
             f"otelcol_receiver_{name}_total", {"receiver": "otlp", "transport": transport}
         )
         return value or 0.0
-
-
-def make_config(protocols: Any) -> Any:
-    config, problems = decode(factory.config, {"protocols": protocols})
-    assert problems == []
-    return config
 
 
 Start = Callable[..., Awaitable[Running]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf import json_format
@@ -15,6 +16,10 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric, NumberDataPoint
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from otlpy.component import Component, ComponentID
+from otlpy.config.decode import decode
+from otlpy.receivers.otlp import factory
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -90,3 +95,20 @@ def retry_delay(status: Any) -> float | None:
         if detail.Unpack(info):
             return info.retry_delay.seconds + info.retry_delay.nanos / 1e9
     return None
+
+
+class NoHost:
+    """A host with no extensions."""
+
+    def get_extension(self, id: ComponentID) -> Component | None:
+        return None
+
+    @property
+    def extensions(self) -> Mapping[ComponentID, Component]:
+        return {}
+
+
+def make_config(protocols: Any) -> Any:
+    config, problems = decode(factory.config, {"protocols": protocols})
+    assert problems == []
+    return config
