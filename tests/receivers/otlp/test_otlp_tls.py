@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from otlp_requests import PROTOBUF, traces
 
-from otlpy.receivers.otlp.grpc import SERVICES
 from otlpy.pdata import Signal
+from otlpy.receivers.otlp.grpc import SERVICES
 
 EXPORT = f"/{SERVICES[Signal.TRACES]}/Export"
 
