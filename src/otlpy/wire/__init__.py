@@ -13,6 +13,12 @@ from otlpy.wire.compression import (
     compress,
     decompress,
 )
+from otlpy.wire.otlp_json import (
+    decode_request,
+    encode_request,
+    encode_request_to_dict,
+    json_to_protobuf,
+)
 
 __all__ = [
     "BodyTooLargeError",
@@ -20,5 +26,9 @@ __all__ = [
     "UnsupportedEncodingError",
     "check_size",
     "compress",
+    "decode_request",
     "decompress",
+    "encode_request",
+    "encode_request_to_dict",
+    "json_to_protobuf",
 ]
