@@ -22,11 +22,13 @@ async def test_sink_stores_and_fails_on_demand() -> None:
     assert sink.batches == [traces, logs]
     assert sink.of(Signal.LOGS) == [logs]
     assert sink.calls == 4
-    assert sink.items == 0
+    assert sink.item_count == 0
     sink.fail_with(PartialSuccess(1, "one dropped"))
     with pytest.raises(PartialSuccess):
         await sink.consume(traces)
     assert len(sink.batches) == 3  # a partial success still accepted the batch
-    sink.reset()
+    sink.fail_with(None)
+    sink.clear()
+    sink.calls = 0
     await sink.consume(traces)
     assert (sink.batches, sink.calls) == ([traces], 1)

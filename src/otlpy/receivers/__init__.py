@@ -1,1 +1,1 @@
-"""Receivers: components that take telemetry in from the outside and hand it to pipelines."""
+"""Built-in receivers."""

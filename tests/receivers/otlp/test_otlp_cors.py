@@ -147,7 +147,7 @@ async def test_cors_on_the_server(start_receiver: Any) -> None:
         async with session.get(url, headers={"Origin": "https://app.test.com"}) as response:
             assert response.status == 405
             assert response.headers["Allow"] == "POST, OPTIONS"
-    assert running.sink.items == 1
+    assert running.sink.item_count == 1
 
 
 async def test_headers_without_origins_warn_and_leave_cors_off(

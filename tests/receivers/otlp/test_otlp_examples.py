@@ -13,7 +13,18 @@ from google.protobuf import json_format
 
 from otlpy.pdata import Signal, request_type
 
-EXAMPLES = Path("/work/shared/otlp-examples")
+# shared/ lies beside the repository (in a worktree, beside the main checkout).
+EXAMPLES = next(
+    (
+        path
+        for path in (
+            Path(__file__).resolve().parents[4] / "shared" / "otlp-examples",
+            Path("/work/shared/otlp-examples"),
+        )
+        if path.is_dir()
+    ),
+    Path("shared/otlp-examples"),
+)
 CASES = {
     "trace.json": Signal.TRACES,
     "metrics.json": Signal.METRICS,

@@ -199,7 +199,7 @@ async def test_unix_socket_transport(start_receiver: Any, tmp_path: Any) -> None
     assert running.receiver.grpc_port is None
     async with grpc.aio.insecure_channel(f"unix:{path}") as channel:
         assert await export(channel, Signal.TRACES)(traces(1).SerializeToString()) == b""
-    assert running.sink.items == 1
+    assert running.sink.item_count == 1
 
 
 async def test_busy_port_fails_start_and_stops_the_other_server(start_receiver: Any) -> None:
@@ -242,7 +242,7 @@ async def test_options_from_config_are_accepted_by_grpc(
     assert await export(channel, Signal.TRACES)(traces(1).SerializeToString()) == b""
     calls = [export(channel, Signal.TRACES)(traces(1).SerializeToString()) for _ in range(10)]
     assert await asyncio.gather(*calls) == [b""] * 10
-    assert running.sink.items == 11
+    assert running.sink.item_count == 11
 
 
 @pytest.mark.parametrize("transport", ["grpc", "http"])
@@ -324,7 +324,7 @@ def test_runs_on_uvloop() -> None:
         finally:
             await receiver.shutdown()
         assert isinstance(asyncio.get_running_loop(), uvloop.Loop)
-        return sink.items
+        return sink.item_count
 
     assert uvloop.run(main()) == 5
 

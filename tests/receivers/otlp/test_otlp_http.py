@@ -28,7 +28,7 @@ from otlpy import client
 from otlpy.consumer import FuncConsumer
 from otlpy.errors import PartialSuccess, PermanentError, RetryableError, ThrottledError
 from otlpy.pdata import Batch, Signal
-from otlpy.receivers.otlp._wire import encode_request
+from otlpy.wire.otlp_json import encode_request
 
 HTTP = {"endpoint": "127.0.0.1:0"}
 

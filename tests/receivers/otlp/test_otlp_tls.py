@@ -2,107 +2,26 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import ssl
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from otlp_requests import PROTOBUF, traces
 
+from certs import CertFiles as Certs
+from certs import make_certs
 from otlpy.pdata import Signal
 from otlpy.receivers.otlp.grpc import SERVICES
 
 EXPORT = f"/{SERVICES[Signal.TRACES]}/Export"
 
 
-@dataclass(frozen=True)
-class Certs:
-    ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _issue(
-    subject: str,
-    key: Any,
-    issuer: x509.Name,
-    issuer_key: Any,
-    *,
-    ca: bool = False,
-    usage: Any = None,
-) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if usage is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-    if usage == ExtendedKeyUsageOID.SERVER_AUTH:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def _write(path: Path, cert: x509.Certificate | None = None, key: Any = None) -> Path:
-    if cert is not None:
-        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    else:
-        path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-    return path
-
-
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
-    folder = tmp_path_factory.mktemp("certs")
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = _issue("otlpy test CA", ca_key, _name("otlpy test CA"), ca_key, ca=True)
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = _issue(
-        "localhost", server_key, ca_cert.subject, ca_key, usage=ExtendedKeyUsageOID.SERVER_AUTH
-    )
-    client_key = ec.generate_private_key(ec.SECP256R1())
-    client_cert = _issue(
-        "client", client_key, ca_cert.subject, ca_key, usage=ExtendedKeyUsageOID.CLIENT_AUTH
-    )
-    return Certs(
-        ca=_write(folder / "ca.pem", ca_cert),
-        server_cert=_write(folder / "server.pem", server_cert),
-        server_key=_write(folder / "server.key", key=server_key),
-        client_cert=_write(folder / "client.pem", client_cert),
-        client_key=_write(folder / "client.key", key=client_key),
-    )
+    return make_certs(tmp_path_factory.mktemp("certs"))
 
 
 def _tls(certs: Certs, mutual: bool) -> dict[str, str]:
@@ -167,7 +86,7 @@ async def test_grpc_tls(start_receiver: Any, certs: Certs, mutual: bool) -> None
             assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
         else:
             assert await _grpc_export(channel) == b""
-    assert running.sink.items == (1 if mutual else 2)
+    assert running.sink.item_count == (1 if mutual else 2)
 
 
 @pytest.mark.parametrize("mutual", [False, True], ids=["tls", "mtls"])
@@ -190,7 +109,7 @@ async def test_http_tls(start_receiver: Any, certs: Certs, mutual: bool) -> None
             ),
         ):
             pass
-    assert running.sink.items == (1 if mutual else 2)
+    assert running.sink.item_count == (1 if mutual else 2)
 
 
 async def test_missing_certificate_file_fails_start(start_receiver: Any, tmp_path: Path) -> None:

@@ -23,7 +23,9 @@ import logging
 import socket
 from typing import Any
 
+import orjson
 from aiohttp import web
+from google.protobuf import json_format
 from multidict import CIMultiDictProxy
 
 from otlpy import client
@@ -38,15 +40,14 @@ from otlpy.receivers.otlp._outcome import (
     grpc_code_for_http,
     rpc_status,
 )
-from otlpy.receivers.otlp._wire import (
+from otlpy.receivers.otlp.config import HTTPConfig, parse_endpoint
+from otlpy.wire.compression import (
     BodyTooLargeError,
     UnsupportedEncodingError,
-    decode_request,
     decompress,
-    encode_message,
     normalize_encoding,
 )
-from otlpy.receivers.otlp.config import HTTPConfig, parse_endpoint
+from otlpy.wire.otlp_json import json_to_protobuf
 
 __all__ = ["HTTPServer", "listen_socket"]
 
@@ -206,9 +207,9 @@ class HTTPServer:
             )
         raw = await self._read_body(request)
         body = decompress(raw, encoding, max_size=self._limit)
-        if body_format == PROTOBUF:
-            return Batch.decode(signal, body)
-        return Batch.from_message(signal, decode_request(signal, body))
+        if body_format == JSON:
+            body = json_to_protobuf(signal, body)
+        return Batch.decode(signal, body)
 
     async def _read_body(self, request: web.Request) -> bytes:
         """The body as sent, refusing it as soon as it passes the limit."""
@@ -229,7 +230,8 @@ class HTTPServer:
     def _encode(message: Any, body_format: str) -> bytes:
         if body_format == PROTOBUF:
             return bytes(message.SerializeToString())
-        return encode_message(message)
+        # Responses and statuses are tiny: the generic proto3 JSON mapping is fast enough.
+        return orjson.dumps(json_format.MessageToDict(message, use_integers_for_enums=True))
 
     def _status_response(
         self, status: int, message: str, body_format: str, headers: dict[str, str]
