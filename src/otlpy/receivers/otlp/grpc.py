@@ -7,9 +7,8 @@ UNIMPLEMENTED. Refusals carry a ``google.rpc.Status`` in ``grpc-status-details-b
 ``RetryInfo`` when the client should wait (see :mod:`._outcome`).
 
 Compression: grpc core decodes ``gzip`` and ``deflate`` messages itself, before the size limit
-is checked on the decompressed message (RESOURCE_EXHAUSTED when larger). grpc core has no zstd:
-a zstd-compressed call is refused by grpc with UNIMPLEMENTED, and the server advertises
-``grpc-accept-encoding: identity, deflate, gzip`` so that clients can avoid it.
+is checked on the decompressed message (RESOURCE_EXHAUSTED when larger). grpc core has no zstd
+or snappy: such calls are refused by grpc before they reach the receiver.
 """
 
 from __future__ import annotations
