@@ -227,7 +227,11 @@ class _FileWriter:
     def _rotate(self) -> None:
         assert self._rotation is not None
         self._file.close()
-        target = _backup_name(self.path, time.time(), self._rotation.localtime)
+        when = time.time()
+        target = _backup_name(self.path, when, self._rotation.localtime)
+        while target.exists():  # two rotations within a millisecond must not overwrite
+            when += 0.001
+            target = _backup_name(self.path, when, self._rotation.localtime)
         self.path.replace(target)
         self._file = self.path.open("wb", buffering=_MIB)
         self._size = 0
