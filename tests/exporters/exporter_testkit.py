@@ -216,6 +216,7 @@ class HttpCall:
     path: str
     headers: dict[str, str]
     body: bytes  # decompressed
+    peer: Any = None  # the client's address: the same one means the connection was reused
 
 
 HttpResponder = Callable[[HttpCall], Awaitable[web.StreamResponse]]
@@ -242,7 +243,11 @@ class HttpSink:
         raw = await request.read()
         body = decompress_body(raw, request.headers.get("Content-Encoding", ""))
         call = HttpCall(
-            PATHS.get(request.path, Signal.TRACES), request.path, dict(request.headers), body
+            PATHS.get(request.path, Signal.TRACES),
+            request.path,
+            dict(request.headers),
+            body,
+            request.transport.get_extra_info("peername") if request.transport else None,
         )
         self.calls.append(call)
         return await self.responder(call)
