@@ -328,7 +328,11 @@ class FileExporter:
     def _close_all(self) -> None:
         while self._writers:
             _, writer = self._writers.popitem(last=False)
-            writer.close()
+            try:
+                writer.close()
+            except OSError as exc:
+                # what was still buffered is lost; say so, and close the other files anyway
+                self.settings.logger.error("cannot write the end of %s: %s", writer.path, exc)
 
     def _writer(self, path: Path) -> _FileWriter:
         writer = self._writers.get(path)
@@ -337,7 +341,10 @@ class FileExporter:
             return writer
         if len(self._writers) >= max(1, self.config.group_by.max_open_files):
             _, evicted = self._writers.popitem(last=False)
-            evicted.close()
+            try:
+                evicted.close()
+            except OSError as exc:
+                self.settings.logger.error("cannot write the end of %s: %s", evicted.path, exc)
         if self.config.group_by.enabled:
             path.parent.mkdir(mode=self.config.directory_mode, parents=True, exist_ok=True)
         # A file is truncated the first time only: one reopened after eviction is continued.
@@ -446,10 +453,13 @@ def _records(data: bytes) -> Iterator[bytes]:
         payload = data[pos : pos + size]
         pos += size
         if payload.startswith(_ZSTD_MAGIC):
+            stream = decompressor.decompressobj()
             try:
-                payload = decompressor.decompressobj().decompress(payload)
+                payload = stream.decompress(payload)
             except zstandard.ZstdError as exc:
                 raise PermanentError(f"corrupt zstd record: {exc}") from exc
+            if not stream.eof:
+                raise PermanentError(f"corrupt zstd record at byte {pos - size}: cut short")
         yield payload
 
 
