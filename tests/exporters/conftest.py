@@ -5,14 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from exporter_testkit import (
-    Certs,
-    GrpcSink,
-    HttpSink,
-    make_certs,
-    start_grpc_sink,
-    start_http_sink,
-)
+from exporter_testkit import GrpcSink, HttpSink, start_grpc_sink, start_http_sink
+
+from certs import CertFiles, make_certs
 
 
 @pytest.fixture
@@ -32,5 +27,5 @@ async def http_sink() -> AsyncIterator[HttpSink]:
 
 
 @pytest.fixture(scope="session")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+def certs(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
     return make_certs(tmp_path_factory.mktemp("certs"))

@@ -6,26 +6,19 @@ Imported by the tests of this folder (and the fixtures in its conftest).
 from __future__ import annotations
 
 import asyncio
-import datetime
 import gzip
-import ipaddress
 import logging
 import socket
 import ssl
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import grpc
 import grpc.aio
 import zstandard
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -270,49 +263,6 @@ async def start_http_sink(
     return runner
 
 
-# --- TLS ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Certs:
-    ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-
-    def read(self, name: str) -> bytes:
-        return Path(getattr(self, name)).read_bytes()
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _issue(
-    subject: str, key: Any, issuer: x509.Name, issuer_key: Any, *, ca: bool, san: bool
-) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if san:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
 class ByteCountingProxy:
     """A TCP proxy that counts the bytes clients send through it (to see compression work)."""
 
@@ -357,25 +307,3 @@ class ByteCountingProxy:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._server.wait_closed()
-
-
-def make_certs(root: Path) -> Certs:
-    """A private CA, a server certificate for localhost/127.0.0.1 and a client certificate."""
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _issue("otlpy test CA", ca_key, _name("otlpy test CA"), ca_key, ca=True, san=False)
-    files = {}
-    for who in ("server", "client"):
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = _issue(f"otlpy {who}", key, ca.subject, ca_key, ca=False, san=True)
-        files[f"{who}_cert"] = root / f"{who}.pem"
-        files[f"{who}_key"] = root / f"{who}.key"
-        files[f"{who}_cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        files[f"{who}_key"].write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-    (root / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    return Certs(ca=root / "ca.pem", **files)

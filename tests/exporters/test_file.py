@@ -79,7 +79,8 @@ def test_rotation_is_off_unless_the_key_is_present() -> None:
 
 
 def test_every_problem_is_reported() -> None:
-    assert problems_of({}) == ["path: path must be non-empty"]
+    assert problems_of({}) == []
+    assert problems_of({"path": ""}) == ["path: path must be non-empty"]
     found = problems_of(
         {
             "path": "out.json",
@@ -332,11 +333,21 @@ async def test_create_directory(tmp_path: Path, make_exporter: Any) -> None:
     assert len(read_file(path)) == 1
 
 
-async def test_missing_directory_fails_start(tmp_path: Path) -> None:
-    exporter = factory.create(make_settings("file"), FileConfig(path=str(tmp_path / "no" / "x")))
-    with pytest.raises(PermanentError, match="cannot open"):
+@pytest.mark.parametrize(("where", "message"), [("no/x", "no directory"), (".", "is a directory")])
+async def test_unusable_path_fails_start(tmp_path: Path, where: str, message: str) -> None:
+    exporter = factory.create(make_settings("file"), FileConfig(path=str(tmp_path / where)))
+    with pytest.raises(PermanentError, match=message):
         await exporter.start(None)
     await exporter.shutdown()
+
+
+async def test_the_file_is_created_at_the_first_write(tmp_path: Path, make_exporter: Any) -> None:
+    path = tmp_path / "out.jsonl"
+    exporter = await make_exporter(FileConfig(path=str(path)))
+    assert not path.exists()
+    await exporter.consume(batch_of(Signal.LOGS, logs_request()))
+    await exporter.shutdown()
+    assert len(read_file(path)) == 1
 
 
 async def test_a_full_disk_is_retryable(make_exporter: Any) -> None:
@@ -361,7 +372,7 @@ async def test_push_before_start_is_retryable() -> None:
         (b"\x00\x00\x00\x06" + b"\x28\xb5\x2f\xfd\x00\x00", "corrupt zstd"),
         (b'{"resourceSpans": [}\n', "invalid JSON"),
         (b'{"somethingElse": []}\n', "not an OTLP request"),
-        (b'{"resourceSpans": [{"bogus": 1}]}\n', "invalid OTLP JSON"),
+        (b'{"resourceSpans": [{"resource": 5}]}\n', "invalid traces export request"),
     ],
 )
 def test_read_file_reports_damage(tmp_path: Path, content: bytes, message: str) -> None:

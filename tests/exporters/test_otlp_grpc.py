@@ -12,7 +12,6 @@ from exporter_testkit import (
     FAST_RETRY,
     NO_RETRY,
     ByteCountingProxy,
-    Certs,
     GrpcCall,
     GrpcSink,
     batch_of,
@@ -27,6 +26,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from certs import CertFiles as Certs
 from otlpy.component import Kind, find_factory
 from otlpy.config.decode import decode
 from otlpy.config.tls import TLSClientConfig
@@ -78,7 +78,11 @@ def test_defaults_match_the_collector() -> None:
     assert cfg.timeout == 5.0
     assert cfg.balancer_name == "round_robin"
     assert (cfg.keepalive.time, cfg.keepalive.timeout) == (10.0, 10.0)
-    assert problems_of({}) == ['endpoint: requires a non-empty "endpoint" (host:port)']
+    assert cfg.endpoint == "http://localhost:4317"  # the spec's default; the Collector has none
+    assert problems_of({}) == []
+    assert problems_of({"endpoint": ""}) == [
+        'endpoint: requires a non-empty "endpoint" (host:port)'
+    ]
 
 
 @pytest.mark.parametrize(
@@ -395,7 +399,7 @@ async def test_shutdown_without_start_and_twice() -> None:
 async def tls_sink(certs: Certs) -> AsyncIterator[GrpcSink]:
     sink = GrpcSink()
     credentials = grpc.ssl_server_credentials(
-        [(certs.read("server_key"), certs.read("server_cert"))]
+        [(certs.server_key.read_bytes(), certs.server_cert.read_bytes())]
     )
     server = await start_grpc_sink(sink, credentials)
     yield sink
@@ -406,8 +410,8 @@ async def tls_sink(certs: Certs) -> AsyncIterator[GrpcSink]:
 async def mtls_sink(certs: Certs) -> AsyncIterator[GrpcSink]:
     sink = GrpcSink()
     credentials = grpc.ssl_server_credentials(
-        [(certs.read("server_key"), certs.read("server_cert"))],
-        root_certificates=certs.read("ca"),
+        [(certs.server_key.read_bytes(), certs.server_cert.read_bytes())],
+        root_certificates=certs.ca.read_bytes(),
         require_client_auth=True,
     )
     server = await start_grpc_sink(sink, credentials)

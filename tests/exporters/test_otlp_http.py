@@ -14,7 +14,6 @@ from aiohttp import web
 from exporter_testkit import (
     FAST_RETRY,
     NO_RETRY,
-    Certs,
     HttpCall,
     HttpSink,
     batch_of,
@@ -30,15 +29,16 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from certs import CertFiles as Certs
 from otlpy.component import Kind, find_factory
 from otlpy.config.decode import decode
 from otlpy.config.tls import TLSClientConfig
 from otlpy.errors import PartialSuccess, PermanentError, RetryableError, ThrottledError
 from otlpy.exporterhelper import Exporter
-from otlpy.exporters._otlp_json import decode_request
 from otlpy.exporters.otlp_http import OTLPHttpConfig, OTLPHttpExporter, factory, retry_after
 from otlpy.pdata import Signal
 from otlpy.telemetry import SelfTelemetry
+from otlpy.wire.otlp_json import decode_request
 
 
 def config(endpoint: str, **overrides: Any) -> OTLPHttpConfig:
@@ -100,7 +100,9 @@ def test_registered_under_both_names() -> None:
 def test_defaults_match_the_collector() -> None:
     cfg = OTLPHttpConfig()
     assert (cfg.compression, cfg.encoding, cfg.timeout) == ("gzip", "proto", 30.0)
-    assert problems_of({}) == ["at least one endpoint must be specified"]
+    assert cfg.endpoint == "http://localhost:4318"  # the spec's default; the Collector has none
+    assert problems_of({}) == []
+    assert problems_of({"endpoint": ""}) == ["at least one endpoint must be specified"]
 
 
 def test_signal_urls() -> None:
@@ -108,7 +110,8 @@ def test_signal_urls() -> None:
     assert cfg.url(Signal.TRACES) == "https://b:4318/v1/traces"
     assert cfg.url(Signal.METRICS) == "https://b:4318/v1/metrics"
     assert cfg.url(Signal.LOGS) == "http://l:1/custom"
-    assert OTLPHttpConfig(traces_endpoint="http://t:1/x").url(Signal.LOGS) == ""
+    only_traces = OTLPHttpConfig(endpoint="", traces_endpoint="http://t:1/x")
+    assert only_traces.url(Signal.LOGS) == ""
 
 
 def test_every_problem_is_reported() -> None:
@@ -334,7 +337,7 @@ async def test_redirects_are_not_followed(http_sink: HttpSink, client: Any) -> N
 
 
 async def test_missing_signal_endpoint_is_permanent(http_sink: HttpSink, client: Any) -> None:
-    exporter = await client(OTLPHttpConfig(traces_endpoint=http_sink.endpoint + "/t"))
+    exporter = await client(OTLPHttpConfig(endpoint="", traces_endpoint=http_sink.endpoint + "/t"))
     await exporter.push(batch_of(Signal.TRACES, traces_request()))
     assert http_sink.calls[0].path == "/t"
     with pytest.raises(PermanentError, match="no endpoint for logs"):

@@ -38,8 +38,8 @@ from otlpy.component import Factory, Host, Kind, Settings
 from otlpy.config.decode import Duration, decode
 from otlpy.errors import ConfigProblem, PartialSuccess, PermanentError, RetryableError
 from otlpy.exporterhelper import Exporter, RetryConfig
-from otlpy.exporters._otlp_json import decode_document, encode_request, signal_of_document
 from otlpy.pdata import Batch, Signal, count_items, request_type
+from otlpy.wire.otlp_json import decode_request, encode_request
 
 __all__ = ["FileConfig", "FileExporter", "GroupByConfig", "RotationConfig", "factory", "read_file"]
 
@@ -47,6 +47,11 @@ _MIB = 1024 * 1024
 _LENGTH = struct.Struct(">I")
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _BACKUP_TIME = "%Y-%m-%dT%H-%M-%S"
+_TOP_KEYS = {
+    "resourceSpans": Signal.TRACES,
+    "resourceMetrics": Signal.METRICS,
+    "resourceLogs": Signal.LOGS,
+}
 _RESOURCES = {
     Signal.TRACES: "resource_spans",
     Signal.METRICS: "resource_metrics",
@@ -94,12 +99,13 @@ _ABSENT: Any = _Absent()
 class FileConfig:
     """The ``file`` exporter's settings.
 
-    ``rotation`` is off unless the key is present; present but empty (``rotation:``) turns it on
-    with the defaults, as in the Collector. After construction it is a :class:`RotationConfig`
-    or None.
+    ``path`` defaults to ``otlpy-export.jsonl`` (the Collector has no default and requires it);
+    the file is created at the first write. ``rotation`` is off unless the key is present;
+    present but empty (``rotation:``) turns it on with the defaults, as in the Collector. After
+    construction it is a :class:`RotationConfig` or None.
     """
 
-    path: str = ""
+    path: str = "otlpy-export.jsonl"
     append: bool = False
     # Any, so that the YAML decoder hands over null and mappings as they are (see __post_init__).
     rotation: Any = _ABSENT
@@ -275,10 +281,10 @@ class FileExporter:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def start(self, host: Host) -> None:
-        """Open the file (or check the directory, with group_by) and start the flusher."""
+        """Check (or create) the directory and start the flusher; files open at first write."""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="otlpy-file")
         try:
-            await self._run(self._open_initial)
+            await self._run(self._prepare)
         except OSError as exc:
             self._executor.shutdown(wait=False)
             self._executor = None
@@ -286,17 +292,16 @@ class FileExporter:
         if self.config.flush_interval > 0:
             self._flusher = asyncio.create_task(self._flush_every(self.config.flush_interval))
 
-    def _open_initial(self) -> None:
-        if self.config.group_by.enabled:
-            if self.config.create_directory:
-                Path(self._prefix).parent.mkdir(
-                    mode=self.config.directory_mode, parents=True, exist_ok=True
-                )
-            return
-        path = Path(self.config.path)
+    def _prepare(self) -> None:
+        target = Path(self._prefix if self.config.group_by.enabled else self.config.path)
         if self.config.create_directory:
-            path.parent.mkdir(mode=self.config.directory_mode, parents=True, exist_ok=True)
-        self._writer(path)
+            target.parent.mkdir(mode=self.config.directory_mode, parents=True, exist_ok=True)
+        if self.config.group_by.enabled:
+            return
+        if not target.parent.is_dir():
+            raise FileNotFoundError(f"no directory {str(target.parent)!r}")
+        if target.is_dir():
+            raise IsADirectoryError(f"{str(target)!r} is a directory")
 
     async def _flush_every(self, interval: float) -> None:
         while True:
@@ -463,6 +468,15 @@ def _records(data: bytes) -> Iterator[bytes]:
         yield payload
 
 
+def _signal_of(document: Any) -> Signal | None:
+    """Which signal an OTLP JSON request carries, judged by its top-level key."""
+    if isinstance(document, dict):
+        for key, signal in _TOP_KEYS.items():
+            if key in document:
+                return signal
+    return None
+
+
 def read_file(path: str | os.PathLike[str], signal: Signal | None = None) -> list[Any]:
     """Read back what the file exporter wrote: the export requests, in order.
 
@@ -480,12 +494,12 @@ def read_file(path: str | os.PathLike[str], signal: Signal | None = None) -> lis
                 document = orjson.loads(record)
             except orjson.JSONDecodeError as exc:
                 raise PermanentError(f"invalid JSON record in {path}: {exc}") from exc
-            found = signal_of_document(document)
+            found = _signal_of(document)
             if found is None:
                 raise PermanentError(f"a JSON record in {path} is not an OTLP request")
             if signal is not None and found is not signal:
                 continue
-            messages.append(decode_document(found, document))
+            messages.append(decode_request(found, record))
             continue
         if signal is None:
             raise ValueError("protobuf records do not say their signal: pass signal=")

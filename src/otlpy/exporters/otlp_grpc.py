@@ -93,9 +93,11 @@ class OTLPGrpcConfig:
 
     ``tls`` left out means: TLS unless the endpoint says ``http://`` (``https://`` always
     means TLS); with ``tls`` given, ``tls.insecure`` decides unless the scheme is ``https``.
+    ``endpoint`` defaults to ``http://localhost:4317``, the OTLP specification's default (the
+    Collector has none and requires it).
     """
 
-    endpoint: str = ""
+    endpoint: str = "http://localhost:4317"
     compression: str = "gzip"
     tls: TLSClientConfig | None = None
     headers: dict[str, str] = field(default_factory=dict)

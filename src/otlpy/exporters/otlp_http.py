@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import gzip
 import ssl
 import time
-import zlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
-import zstandard
 from google.protobuf.message import DecodeError
 from google.rpc import status_pb2  # type: ignore[import-untyped]
 
@@ -37,33 +34,19 @@ from otlpy.config.decode import ByteSize, Duration
 from otlpy.config.tls import TLSClientConfig
 from otlpy.errors import ConfigProblem, PermanentError, RetryableError, ThrottledError
 from otlpy.exporterhelper import Exporter, QueueConfig, RetryConfig
-from otlpy.exporters._otlp_json import encode_request
 from otlpy.exporters._responses import partial_success_from_json, partial_success_from_proto
 from otlpy.pdata import Batch, Signal
+from otlpy.wire.compression import compress, normalize_encoding
+from otlpy.wire.otlp_json import encode_request
 
 __all__ = ["CompressionParams", "OTLPHttpConfig", "OTLPHttpExporter", "factory", "retry_after"]
 
 _CONTENT_TYPES = {"proto": "application/x-protobuf", "json": "application/json"}
-_COMPRESSIONS = {"gzip": "gzip", "zstd": "zstd", "deflate": "deflate", "zlib": "deflate"}
-_NO_COMPRESSION = ("", "none")
 _RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 # The response body is read only this far: enough for a status or partial success message.
 _MAX_RESPONSE = 64 * 1024
 # Bodies at least this large are compressed on a worker thread (zlib and zstd release the GIL).
 _OFFLOAD_COMPRESSION = 256 * 1024
-
-
-def _compress(data: bytes, encoding: str, level: int | None) -> bytes:
-    """Compress a request body for ``Content-Encoding: encoding``.
-
-    Stands in for ``otlpy.wire.compression.compress`` until that lands on main.
-    """
-    if encoding == "gzip":
-        return gzip.compress(data, compresslevel=6 if level is None else level, mtime=0)
-    if encoding == "deflate":
-        return zlib.compress(data, -1 if level is None else level)
-    compressor = zstandard.ZstdCompressor(level=3 if level is None else level)
-    return bytes(compressor.compress(data))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,10 +73,12 @@ def _check_url(url: str) -> str | None:
 class OTLPHttpConfig:
     """The ``otlphttp`` exporter's settings (the Collector's ``confighttp`` client keys).
 
-    ``endpoint`` is the base URL; a per-signal ``*_endpoint`` is used as it is, and wins.
+    ``endpoint`` is the base URL; a per-signal ``*_endpoint`` is used as it is, and wins. It
+    defaults to ``http://localhost:4318`` (the OTLP specification's default; the Collector has
+    none and requires it).
     """
 
-    endpoint: str = ""
+    endpoint: str = "http://localhost:4318"
     traces_endpoint: str = ""
     metrics_endpoint: str = ""
     logs_endpoint: str = ""
@@ -123,8 +108,9 @@ class OTLPHttpConfig:
             problem = _check_url(value) if value else None
             if problem:
                 problems.append(ConfigProblem(key, problem))
-        name = self.compression.strip().lower()
-        if name not in _COMPRESSIONS and name not in _NO_COMPRESSION:
+        try:
+            normalize_encoding(self.compression)
+        except PermanentError:
             problems.append(
                 ConfigProblem(
                     "compression",
@@ -212,8 +198,8 @@ class OTLPHttpExporter:
         self.settings = settings
         self._session: aiohttp.ClientSession | None = None
         self._urls = {signal: config.url(signal) for signal in Signal}
-        name = config.compression.strip().lower()
-        self._encoding = _COMPRESSIONS.get(name, "")
+        name = normalize_encoding(config.compression)
+        self._encoding = "" if name == "identity" else name
         self._level = config.compression_params.level or None
         headers = dict(config.headers)
         headers["Content-Type"] = _CONTENT_TYPES[config.encoding]
@@ -257,8 +243,8 @@ class OTLPHttpExporter:
         if not self._encoding:
             return body
         if len(body) >= _OFFLOAD_COMPRESSION:
-            return await asyncio.to_thread(_compress, body, self._encoding, self._level)
-        return _compress(body, self._encoding, self._level)
+            return await asyncio.to_thread(compress, body, self._encoding, self._level)
+        return compress(body, self._encoding, self._level)
 
     async def push(self, batch: Batch) -> None:
         """Send one batch; raise what the server's answer means for a retry."""
