@@ -9,7 +9,6 @@ encoded and sent.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import signal
 import socket
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -35,7 +35,7 @@ from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
     OTLPMetricExporter as HttpMetrics,
 )
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
-from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -89,14 +89,19 @@ class SdkData:
         records = InMemoryLogRecordExporter()
         logger_provider = LoggerProvider(resource=resource)
         logger_provider.add_log_record_processor(SimpleLogRecordProcessor(records))
-        logger = logging.getLogger(f"otlpy.tests.sdk.{tag}")
-        logger.propagate = False
-        handler = LoggingHandler(logger_provider=logger_provider)
-        logger.addHandler(handler)
+        logger = logger_provider.get_logger("otlpy.tests", "1.0")
         with tracer.start_as_current_span("logging"):
-            logger.warning("payment %s failed", "p-1", extra={"order": 7})
-        logger.error("second line")
-        logger.removeHandler(handler)
+            logger.emit(
+                severity_number=SeverityNumber.WARN,
+                severity_text="WARN",
+                body="payment p-1 failed",
+                attributes={"order": 7, "tags": ["a", "b"]},
+            )
+        logger.emit(
+            severity_number=SeverityNumber.ERROR,
+            body={"structured": True, "count": 2},
+            event_name="otlpy.test",
+        )
         self.logs = records.get_finished_logs()
 
     def expected(self, name: str) -> Any:
@@ -238,7 +243,7 @@ async def test_sdk_data_arrives_unchanged(
         assert read_signal(tmp_path / f"{name}.out", name) == [sdk.expected(name)], name
     telemetry = forwarder.telemetry.registry
     sent = telemetry.get_sample_value("otelcol_exporter_sent_spans_total", {"exporter": exporter})
-    assert sent == 3
+    assert sent == len(sdk.spans)
 
 
 async def test_backend_down_is_reported_to_the_sdk_and_counted(
@@ -263,7 +268,7 @@ async def test_backend_down_is_reported_to_the_sdk_and_counted(
         "otelcol_exporter_send_failed_spans_total", {"exporter": "otlp"}
     )
     assert failed is not None
-    assert failed >= 3
+    assert failed >= len(sdk.spans)
 
 
 def _wait_for_port(port: int, deadline: float) -> None:
