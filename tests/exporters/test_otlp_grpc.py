@@ -32,7 +32,12 @@ from otlpy.config.decode import decode
 from otlpy.config.tls import TLSClientConfig
 from otlpy.errors import PartialSuccess, PermanentError, RetryableError, ThrottledError
 from otlpy.exporterhelper import Exporter, RetryConfig
-from otlpy.exporters.otlp_grpc import OTLPGrpcConfig, OTLPGrpcExporter, factory
+from otlpy.exporters.otlp_grpc import (
+    KeepaliveConfig,
+    OTLPGrpcConfig,
+    OTLPGrpcExporter,
+    factory,
+)
 from otlpy.pdata import Signal
 from otlpy.telemetry import SelfTelemetry
 
@@ -113,9 +118,11 @@ def test_every_problem_is_reported_with_its_path() -> None:
             "compression": "zstd",
             "balancer_name": "random",
             "headers": {"Bad Key": "x", "grpc-timeout": "1"},
-            "tls": {"min_version": "1.3"},
+            "tls": {"min_version": "1.3", "max_version": "1.2"},
             "timeout": "-1s",
-            "keepalive": {"time": "-1s"},
+            "keepalive": {"time": "-1s", "timeout": "-1s"},
+            "read_buffer_size": -1,
+            "write_buffer_size": -1,
             "bogus": 1,
         }
     )
@@ -126,6 +133,10 @@ def test_every_problem_is_reported_with_its_path() -> None:
     assert any(p.startswith("tls.min_version:") for p in found)
     assert any(p.startswith("timeout:") for p in found)
     assert any(p.startswith("keepalive.time:") for p in found)
+    assert any(p.startswith("keepalive.timeout:") for p in found)
+    assert any(p.startswith("read_buffer_size:") for p in found)
+    assert any(p.startswith("write_buffer_size:") for p in found)
+    assert any(p.startswith("tls.max_version:") for p in found)
     assert any(p.startswith("bogus: unknown key") for p in found)
 
 
@@ -179,6 +190,22 @@ async def test_sends_each_signal_as_the_bytes_it_received(
     assert counter(telemetry, "exporter_sent_spans", "otlp") == 3
     assert counter(telemetry, "exporter_sent_metric_points", "otlp") == 2
     assert counter(telemetry, "exporter_sent_log_records", "otlp") == 2
+
+
+async def test_channel_options_are_accepted_by_grpcio(
+    grpc_sink: GrpcSink, make_exporter: Any
+) -> None:
+    cfg = config(
+        grpc_sink.endpoint,
+        read_buffer_size=65536,
+        write_buffer_size=65536,
+        balancer_name="pick_first",
+        wait_for_ready=True,
+        keepalive=KeepaliveConfig(time=30.0, timeout=5.0, permit_without_stream=True),
+    )
+    exporter = await make_exporter(cfg)
+    await exporter.consume(batch_of(Signal.TRACES, traces_request()))
+    assert len(grpc_sink.calls) == 1
 
 
 @pytest.mark.parametrize(("compression", "compressed"), [("gzip", True), ("none", False)])
@@ -256,6 +283,14 @@ def failing(code: grpc.StatusCode, failures: int, retry_after: float | None = No
     return respond
 
 
+def failing_with_trailers(code: grpc.StatusCode, trailers: Any) -> Any:
+    async def respond(call: GrpcCall, context: Any) -> bytes:
+        await context.abort(code, "refused by test", trailing_metadata=trailers)
+        return b""
+
+    return respond
+
+
 RETRYABLE_CODES = {
     grpc.StatusCode.CANCELLED,
     grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -294,6 +329,12 @@ async def test_resource_exhausted_is_retried_only_with_retry_info(grpc_sink: Grp
         with pytest.raises(ThrottledError) as info:
             await client.push(batch_of(Signal.TRACES, traces_request()))
         assert info.value.retry_after == pytest.approx(1.5)
+        grpc_sink.responder = failing_with_trailers(
+            grpc.StatusCode.UNAVAILABLE, (("grpc-status-details-bin", b"\xff\xff"),)
+        )
+        with pytest.raises(RetryableError) as plain:
+            await client.push(batch_of(Signal.TRACES, traces_request()))
+        assert type(plain.value) is RetryableError
         grpc_sink.responder = failing(grpc.StatusCode.UNAVAILABLE, -1, retry_after=0.25)
         with pytest.raises(ThrottledError) as info:
             await client.push(batch_of(Signal.TRACES, traces_request()))
