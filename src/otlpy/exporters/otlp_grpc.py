@@ -18,6 +18,7 @@ ABORTED, OUT_OF_RANGE and DATA_LOSS are retried, RESOURCE_EXHAUSTED only when th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import ssl
@@ -251,6 +252,12 @@ def grpc_error(error: grpc.aio.AioRpcError) -> PermanentError | RetryableError:
     return PermanentError(message)
 
 
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(OSError, ssl.SSLError):
+        await writer.wait_closed()
+
+
 async def _peer_certificate(host: str, port: int) -> tuple[bytes, str]:
     """The server's certificate (PEM) and a name in it, fetched without verifying anything.
 
@@ -264,7 +271,7 @@ async def _peer_certificate(host: str, port: int) -> tuple[bytes, str]:
     try:
         der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
     finally:
-        writer.close()
+        await _close(writer)
     pem = ssl.DER_cert_to_PEM_cert(der)
     # A second handshake trusting that certificate alone is how the ssl module will parse it.
     pinned = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -275,7 +282,7 @@ async def _peer_certificate(host: str, port: int) -> tuple[bytes, str]:
     try:
         parsed = writer.get_extra_info("peercert") or {}
     finally:
-        writer.close()
+        await _close(writer)
     names = [value for kind, value in parsed.get("subjectAltName", ()) if kind == "DNS"]
     for rdn in parsed.get("subject", ()):
         names += [value for key, value in rdn if key == "commonName"]
