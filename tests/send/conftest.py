@@ -111,6 +111,8 @@ class Sink:
     partial: tuple[int, str] | None = None
     #: seconds to wait before answering
     delay: float = 0.0
+    #: answer with these bytes instead of an export response
+    raw_response: bytes | None = None
 
     @property
     def grpc_endpoint(self) -> str:
@@ -143,6 +145,8 @@ def _grpc_handler(sink: Sink) -> grpc.GenericRpcHandler:
                 await asyncio.sleep(sink.delay)
             if sink.grpc_status is not None:
                 await context.abort(sink.grpc_status, "told to fail")
+            if sink.raw_response is not None:
+                return sink.raw_response
             return bytes(sink.response(signal).SerializeToString())
 
         return grpc.method_handlers_generic_handler(
@@ -170,6 +174,8 @@ def _http_app(sink: Sink) -> web.Application:
                 status=sink.http_status,
                 content_type="application/x-protobuf",
             )
+        if sink.raw_response is not None:
+            return web.Response(body=sink.raw_response, content_type=request.content_type)
         response = sink.response(signal)
         if is_json:
             return web.Response(

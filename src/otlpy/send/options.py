@@ -101,7 +101,7 @@ class SendOptions:
             bad("--workers", "must be at least 1")
         if self.processes < 1:
             bad("--processes", "must be at least 1")
-        elif self.workers < self.processes:
+        elif 1 <= self.workers < self.processes:
             bad("--workers", "must be at least --processes (each process runs its own workers)")
         if self.batch_size < 1:
             bad("--batch-size", "must be at least 1")

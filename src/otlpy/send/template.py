@@ -51,7 +51,13 @@ class Template:
         self._pieces = pieces
         self.items = items
         self.encoding = encoding
-        self.size = sum(len(p) for part in pieces for p in part)
+        # the rendered size: the pieces plus what each slot is filled with
+        trace_width, time_width = (16, 9) if encoding == "json" else (8, 4)
+        self.size = (
+            sum(len(p) for part in pieces for p in part)
+            + trace_width * self.trace_slots
+            + time_width * self.time_slots
+        )
 
     @property
     def trace_slots(self) -> int:
