@@ -47,19 +47,22 @@ class Collector:
 
     async def start(self) -> None:
         """Start every component, downstream first; on failure, stop what started and raise."""
-        await self._start_metrics_server()
-        for name, component in self.graph.start_order():
-            try:
+        name = "self-telemetry server"
+        try:
+            await self._start_metrics_server()
+            for name, component in self.graph.start_order():
                 await component.start(self)
-            except Exception:
-                log.exception("cannot start %s", name)
-                await self.shutdown()
-                raise
-            self._started.append((name, component))
+                self._started.append((name, component))
+        except Exception:
+            log.exception("cannot start %s", name)
+            await self.shutdown()
+            raise
+        self._notify("ready")
         log.info("collector started: %d pipelines", len(self.config.service.pipelines))
 
     async def shutdown(self) -> None:
         """Stop what started, upstream first, so that data in flight drains downstream."""
+        self._notify("not_ready")
         while self._started:
             name, component = self._started.pop()
             try:
@@ -69,6 +72,13 @@ class Collector:
         for runner in self._metrics_runners:
             await runner.cleanup()
         self._metrics_runners.clear()
+
+    def _notify(self, event: str) -> None:
+        """Tell extensions that watch the pipelines (health_check) that they are up or down."""
+        for extension in self.graph.extensions.values():
+            hook = getattr(extension, event, None)
+            if callable(hook):
+                hook()
 
     async def _start_metrics_server(self) -> None:
         endpoints = self.config.service.telemetry.metrics.endpoints()
