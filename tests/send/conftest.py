@@ -7,10 +7,7 @@ The server runs in its own thread with its own event loop, so a test can call th
 from __future__ import annotations
 
 import asyncio
-import base64
-import datetime
-import gzip
-import ipaddress
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,9 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import orjson
 import pytest
-import zstandard
 from aiohttp import web
 from google.protobuf import json_format
 from google.rpc import status_pb2
@@ -37,7 +32,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from certs import CertFiles, make_certs
 from otlpy.pdata import Signal, request_type
+from otlpy.wire import decode_request, decompress
 
 _SERVICES = {
     "opentelemetry.proto.collector.trace.v1.TraceService": Signal.TRACES,
@@ -53,7 +50,6 @@ _RESPONSES: dict[Signal, tuple[Any, Any, str]] = {
     ),
     Signal.LOGS: (ExportLogsServiceResponse, ExportLogsPartialSuccess, "rejected_log_records"),
 }
-_ID_KEYS = {"traceId", "spanId", "parentSpanId"}
 
 
 @dataclass
@@ -66,34 +62,10 @@ class Received:
     headers: dict[str, str]
 
     def message(self) -> Any:
-        """The request decoded (OTLP/JSON ids turned back to base64 for json_format)."""
-        message = request_type(self.signal)()
+        """The request decoded."""
         if self.protocol == "http/json":
-            json_format.ParseDict(_unhex(orjson.loads(self.body)), message)
-        else:
-            message.ParseFromString(self.body)
-        return message
-
-
-def _unhex(node: Any) -> Any:
-    if isinstance(node, list):
-        return [_unhex(item) for item in node]
-    if isinstance(node, dict):
-        return {
-            k: base64.b64encode(bytes.fromhex(v)).decode()
-            if k in _ID_KEYS and isinstance(v, str)
-            else _unhex(v)
-            for k, v in node.items()
-        }
-    return node
-
-
-def _decompress(body: bytes) -> bytes:
-    if body[:2] == b"\x1f\x8b":
-        return gzip.decompress(body)
-    if body[:4] == b"\x28\xb5\x2f\xfd":
-        return zstandard.ZstdDecompressor().decompressobj().decompress(body)
-    return body
+            return decode_request(self.signal, self.body)
+        return request_type(self.signal).FromString(self.body)
 
 
 @dataclass
@@ -159,7 +131,8 @@ def _grpc_handler(sink: Sink) -> grpc.GenericRpcHandler:
 def _http_app(sink: Sink) -> web.Application:
     async def export(request: web.Request) -> web.Response:
         signal = Signal(request.match_info["signal"])
-        body = _decompress(await request.read())
+        encoding = request.headers.get("Content-Encoding", "identity")
+        body = decompress(await request.read(), encoding, max_size=64 * 1024 * 1024)
         is_json = request.content_type == "application/json"
         protocol = "http/json" if is_json else "http/protobuf"
         sink.received.append(Received(signal, protocol, body, dict(request.headers)))
@@ -168,7 +141,9 @@ def _http_app(sink: Sink) -> web.Application:
         if sink.http_status is not None:
             status = status_pb2.Status(code=14, message="told to fail")
             if is_json:
-                return web.json_response({"code": 14, "message": "told to fail"}, status=sink.http_status)
+                return web.json_response(
+                    {"code": 14, "message": "told to fail"}, status=sink.http_status
+                )
             return web.Response(
                 body=status.SerializeToString(),
                 status=sink.http_status,
@@ -181,7 +156,9 @@ def _http_app(sink: Sink) -> web.Application:
             return web.Response(
                 body=json_format.MessageToJson(response), content_type="application/json"
             )
-        return web.Response(body=response.SerializeToString(), content_type="application/x-protobuf")
+        return web.Response(
+            body=response.SerializeToString(), content_type="application/x-protobuf"
+        )
 
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post("/v1/{signal}", export)
@@ -189,59 +166,11 @@ def _http_app(sink: Sink) -> web.Application:
     return app
 
 
-@dataclass
-class Tls:
-    """A self-signed certificate for 127.0.0.1 and localhost, and where it is on disk."""
-
-    cert_file: str
-    key_file: str
-    cert: bytes
-    key: bytes
-
-
-def make_tls(directory: Path) -> Tls:
-    x509 = pytest.importorskip("cryptography.x509")
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    cert_file = directory / "cert.pem"
-    key_file = directory / "key.pem"
-    cert_file.write_bytes(cert_pem)
-    key_file.write_bytes(key_pem)
-    return Tls(str(cert_file), str(key_file), cert_pem, key_pem)
-
-
 class ServerThread:
     """Runs the gRPC and HTTP servers on 127.0.0.1 (ports chosen by the OS) in a thread."""
 
-    def __init__(self, sink: Sink, tls: Tls | None = None) -> None:
+    def __init__(self, sink: Sink, tls: CertFiles | None = None, *, mtls: bool = False) -> None:
+        self.mtls = mtls
         self.sink = sink
         self.tls = tls
         self.loop = asyncio.new_event_loop()
@@ -274,22 +203,27 @@ class ServerThread:
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
-        server = grpc.aio.server(
-            options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
-        )
+        server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
         server.add_generic_rpc_handlers(_grpc_handler(self.sink))
         ssl_context = None
         if self.tls is not None:
-            credentials = grpc.ssl_server_credentials([(self.tls.key, self.tls.cert)])
+            pair = (self.tls.server_key.read_bytes(), self.tls.server_cert.read_bytes())
+            credentials = grpc.ssl_server_credentials(
+                [pair],
+                root_certificates=self.tls.ca.read_bytes() if self.mtls else None,
+                require_client_auth=self.mtls,
+            )
             self.sink.grpc_port = server.add_secure_port("127.0.0.1:0", credentials)
-            import ssl
-
             ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ssl_context.load_cert_chain(self.tls.cert_file, self.tls.key_file)
+            ssl_context.load_cert_chain(self.tls.server_cert, self.tls.server_key)
+            if self.mtls:
+                ssl_context.load_verify_locations(self.tls.ca)
+                ssl_context.verify_mode = ssl.CERT_REQUIRED
         else:
             self.sink.grpc_port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
-        runner = web.AppRunner(_http_app(self.sink), access_log=None)
+        # the body is decompressed here, by Content-Encoding, as an OTLP receiver does
+        runner = web.AppRunner(_http_app(self.sink), access_log=None, auto_decompress=False)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
         await site.start()
@@ -309,7 +243,14 @@ def sink() -> Iterator[Sink]:
 
 
 @pytest.fixture
-def tls_sink(tmp_path: Path) -> Iterator[tuple[Sink, Tls]]:
-    tls = make_tls(tmp_path)
-    with ServerThread(Sink(), tls) as running:
-        yield running, tls
+def tls_sink(tmp_path: Path) -> Iterator[tuple[Sink, CertFiles]]:
+    certs = make_certs(tmp_path)
+    with ServerThread(Sink(), certs) as running:
+        yield running, certs
+
+
+@pytest.fixture
+def mtls_sink(tmp_path: Path) -> Iterator[tuple[Sink, CertFiles]]:
+    certs = make_certs(tmp_path)
+    with ServerThread(Sink(), certs, mtls=True) as running:
+        yield running, certs

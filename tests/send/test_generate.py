@@ -100,7 +100,9 @@ def test_metrics_of_every_type():
 
 def test_logs_have_severity_body_attributes_and_trace_context():
     generated = generate(Signal.LOGS, 300, STAMP, seed=6)
-    records = [r for rl in generated.message.resource_logs for sl in rl.scope_logs for r in sl.log_records]
+    records = [
+        r for rl in generated.message.resource_logs for sl in rl.scope_logs for r in sl.log_records
+    ]
     assert len(records) == 300
     for record in records:
         assert record.severity_number > 0 and record.severity_text

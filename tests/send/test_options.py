@@ -55,7 +55,8 @@ def test_everything_parses():
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("10", 10.0), ("1.5s", 1.5), ("250ms", 0.25), ("2m", 120.0), ("1h", 3600.0)]
+    ("text", "seconds"),
+    [("10", 10.0), ("1.5s", 1.5), ("250ms", 0.25), ("2m", 120.0), ("1h", 3600.0)],
 )
 def test_durations(text, seconds):
     assert parse_args(["--duration", text])[0].duration == seconds

@@ -57,19 +57,42 @@ def test_count_mode_is_exact_and_content_arrives(sink, capsys, protocol, signal)
     messages = sink.messages()
     assert sorted(count_items(signal, m) for m in messages) == [176, 512, 512]
     if signal is Signal.TRACES:
-        spans = [s for m in messages for rs in m.resource_spans for ss in rs.scope_spans for s in ss.spans]
+        spans = [
+            s
+            for m in messages
+            for rs in m.resource_spans
+            for ss in rs.scope_spans
+            for s in ss.spans
+        ]
         assert all(len(s.attributes) >= 10 and len(s.events) == 1 for s in spans)
         assert len({s.span_id for s in spans}) == 1200
     elif signal is Signal.LOGS:
         records = [
-            r for m in messages for rl in m.resource_logs for sl in rl.scope_logs for r in sl.log_records
+            r
+            for m in messages
+            for rl in m.resource_logs
+            for sl in rl.scope_logs
+            for r in sl.log_records
         ]
         assert all(r.body.string_value and len(r.trace_id) == 16 for r in records)
 
 
 def test_resent_requests_get_fresh_trace_ids(sink):
-    assert run(["--endpoint", sink.grpc_endpoint, "--count", "300", "--batch-size", "100",
-                "--distinct", "1"]) == 0
+    assert (
+        run(
+            [
+                "--endpoint",
+                sink.grpc_endpoint,
+                "--count",
+                "300",
+                "--batch-size",
+                "100",
+                "--distinct",
+                "1",
+            ]
+        )
+        == 0
+    )
     trace_ids = [
         {s.trace_id for rs in m.resource_spans for ss in rs.scope_spans for s in ss.spans}
         for m in sink.messages()
@@ -86,17 +109,31 @@ def test_readable_summary(sink, capsys):
 
 
 def test_through_the_otlpy_command(sink, capsys):
-    code = cli.dispatch(["send", "--endpoint", sink.grpc_endpoint, "--signal", "logs",
-                         "--count", "7", "--json"])
+    code = cli.dispatch(
+        ["send", "--endpoint", sink.grpc_endpoint, "--signal", "logs", "--count", "7", "--json"]
+    )
     assert code == 0
     assert orjson.loads(capsys.readouterr().out)["items_accepted"] == 7
 
 
 def test_headers_and_attributes_arrive(sink):
     for protocol in PROTOCOLS:
-        code = run(["--endpoint", _endpoint(sink, protocol), "--protocol", protocol,
-                    "--count", "5", "--header", "X-Tenant=acme", "--attributes", "team=blue",
-                    "--service", "checkout"])
+        code = run(
+            [
+                "--endpoint",
+                _endpoint(sink, protocol),
+                "--protocol",
+                protocol,
+                "--count",
+                "5",
+                "--header",
+                "X-Tenant=acme",
+                "--attributes",
+                "team=blue",
+                "--service",
+                "checkout",
+            ]
+        )
         assert code == 0
     assert len(sink.received) == 3
     for received in sink.received:
@@ -104,7 +141,9 @@ def test_headers_and_attributes_arrive(sink):
         assert headers["x-tenant"] == "acme"
         message = received.message()
         for rs in message.resource_spans:
-            service = [kv.value.string_value for kv in rs.resource.attributes if kv.key == "service.name"]
+            service = [
+                kv.value.string_value for kv in rs.resource.attributes if kv.key == "service.name"
+            ]
             assert service == ["checkout"]
             for ss in rs.scope_spans:
                 for span in ss.spans:
@@ -116,8 +155,18 @@ def test_headers_and_attributes_arrive(sink):
     [("grpc", "gzip", None), ("http/protobuf", "gzip", "gzip"), ("http/json", "zstd", "zstd")],
 )
 def test_compression(sink, protocol, compression, encoding):
-    code = run(["--endpoint", _endpoint(sink, protocol), "--protocol", protocol,
-                "--count", "100", "--compression", compression])
+    code = run(
+        [
+            "--endpoint",
+            _endpoint(sink, protocol),
+            "--protocol",
+            protocol,
+            "--count",
+            "100",
+            "--compression",
+            compression,
+        ]
+    )
     assert code == 0
     (received,) = sink.received
     assert count_items(Signal.TRACES, received.message()) == 100
@@ -127,8 +176,9 @@ def test_compression(sink, protocol, compression, encoding):
 
 def test_grpc_errors_are_counted_by_kind(sink, capsys):
     sink.grpc_status = grpc.StatusCode.UNAVAILABLE
-    code, summary = _send_json(capsys, ["--endpoint", sink.grpc_endpoint, "--count", "1000",
-                                        "--batch-size", "250"])
+    code, summary = _send_json(
+        capsys, ["--endpoint", sink.grpc_endpoint, "--count", "1000", "--batch-size", "250"]
+    )
     assert code == 1  # nothing accepted
     assert summary["items_failed"] == 1000 and summary["items_accepted"] == 0
     assert summary["errors"] == {"UNAVAILABLE": 4}
@@ -138,8 +188,19 @@ def test_grpc_errors_are_counted_by_kind(sink, capsys):
 @pytest.mark.parametrize(("protocol", "status"), [("http/protobuf", 503), ("http/json", 400)])
 def test_http_errors_are_counted_by_kind(sink, capsys, protocol, status):
     sink.http_status = status
-    code, summary = _send_json(capsys, ["--endpoint", sink.http_endpoint, "--protocol", protocol,
-                                        "--count", "20", "--batch-size", "10"])
+    code, summary = _send_json(
+        capsys,
+        [
+            "--endpoint",
+            sink.http_endpoint,
+            "--protocol",
+            protocol,
+            "--count",
+            "20",
+            "--batch-size",
+            "10",
+        ],
+    )
     assert code == 1
     assert summary["errors"] == {f"HTTP {status}": 2}
     assert summary["error_examples"][f"HTTP {status}"] == "told to fail"
@@ -148,8 +209,19 @@ def test_http_errors_are_counted_by_kind(sink, capsys, protocol, status):
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_partial_success_is_reported(sink, capsys, protocol):
     sink.partial = (3, "spans too old")
-    code, summary = _send_json(capsys, ["--endpoint", _endpoint(sink, protocol), "--protocol",
-                                        protocol, "--count", "40", "--batch-size", "20"])
+    code, summary = _send_json(
+        capsys,
+        [
+            "--endpoint",
+            _endpoint(sink, protocol),
+            "--protocol",
+            protocol,
+            "--count",
+            "40",
+            "--batch-size",
+            "20",
+        ],
+    )
     assert code == 0
     assert summary["items_rejected"] == 6
     assert summary["items_accepted"] == 34
@@ -159,16 +231,21 @@ def test_partial_success_is_reported(sink, capsys, protocol):
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_unreadable_response(sink, capsys, protocol):
     sink.raw_response = b"\xff\xff not a response"
-    code, summary = _send_json(capsys, ["--endpoint", _endpoint(sink, protocol), "--protocol",
-                                        protocol, "--count", "5"])
+    code, summary = _send_json(
+        capsys, ["--endpoint", _endpoint(sink, protocol), "--protocol", protocol, "--count", "5"]
+    )
     assert code == 1
     assert summary["errors"] == {"bad response": 1}
 
 
-@pytest.mark.parametrize(("protocol", "kind"), [("grpc", "UNAVAILABLE"), ("http/protobuf", "connection")])
+@pytest.mark.parametrize(
+    ("protocol", "kind"), [("grpc", "UNAVAILABLE"), ("http/protobuf", "connection")]
+)
 def test_nobody_listening(capsys, protocol, kind):
-    code, summary = _send_json(capsys, ["--endpoint", f"http://127.0.0.1:{_free_port()}",
-                                        "--protocol", protocol, "--count", "5"])
+    code, summary = _send_json(
+        capsys,
+        ["--endpoint", f"http://127.0.0.1:{_free_port()}", "--protocol", protocol, "--count", "5"],
+    )
     assert code == 1
     assert summary["errors"] == {kind: 1}
 
@@ -176,8 +253,19 @@ def test_nobody_listening(capsys, protocol, kind):
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_timeouts(sink, capsys, protocol):
     sink.delay = 1.0
-    code, summary = _send_json(capsys, ["--endpoint", _endpoint(sink, protocol), "--protocol",
-                                        protocol, "--count", "5", "--timeout", "0.2"])
+    code, summary = _send_json(
+        capsys,
+        [
+            "--endpoint",
+            _endpoint(sink, protocol),
+            "--protocol",
+            protocol,
+            "--count",
+            "5",
+            "--timeout",
+            "0.2",
+        ],
+    )
     assert code == 1
     assert summary["errors"] == {"timeout": 1}
 
@@ -186,33 +274,99 @@ def test_timeouts(sink, capsys, protocol):
 def test_tls_with_a_private_ca(tls_sink, protocol):
     sink, tls = tls_sink
     port = sink.grpc_port if protocol == "grpc" else sink.http_port
-    code = run(["--endpoint", f"localhost:{port}", "--protocol", protocol, "--count", "5",
-                "--ca-file", tls.cert_file])
+    code = run(
+        [
+            "--endpoint",
+            f"localhost:{port}",
+            "--protocol",
+            protocol,
+            "--count",
+            "5",
+            "--ca-file",
+            str(tls.ca),
+        ]
+    )
     assert code == 0
     assert len(sink.received) == 1
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_mutual_tls(mtls_sink, capsys, protocol):
+    sink, certs = mtls_sink
+    port = sink.grpc_port if protocol == "grpc" else sink.http_port
+    base = [
+        "--endpoint",
+        f"https://localhost:{port}",
+        "--protocol",
+        protocol,
+        "--count",
+        "5",
+        "--ca-file",
+        str(certs.ca),
+    ]
+    code, summary = _send_json(capsys, base)
+    assert code == 1 and summary["items_failed"] == 5  # no client certificate: refused
+    client = ["--cert-file", str(certs.client_cert), "--key-file", str(certs.client_key)]
+    assert run([*base, *client]) == 0
+    assert len(sink.received) >= 1
 
 
 def test_tls_without_trust_fails_and_skip_verify_works(tls_sink, capsys):
     sink, _ = tls_sink
     url = f"https://localhost:{sink.http_port}"
-    code, summary = _send_json(capsys, ["--endpoint", url, "--protocol", "http/protobuf",
-                                        "--count", "5"])
+    code, summary = _send_json(
+        capsys, ["--endpoint", url, "--protocol", "http/protobuf", "--count", "5"]
+    )
     assert code == 1 and summary["items_failed"] == 5
-    assert run(["--endpoint", url, "--protocol", "http/protobuf", "--count", "5",
-                "--insecure-skip-verify"]) == 0
+    assert (
+        run(
+            [
+                "--endpoint",
+                url,
+                "--protocol",
+                "http/protobuf",
+                "--count",
+                "5",
+                "--insecure-skip-verify",
+            ]
+        )
+        == 0
+    )
 
 
 def test_custom_http_path(sink):
-    code = run(["--endpoint", f"{sink.http_endpoint}/custom/logs", "--protocol", "http/protobuf",
-                "--signal", "logs", "--count", "3"])
+    code = run(
+        [
+            "--endpoint",
+            f"{sink.http_endpoint}/custom/logs",
+            "--protocol",
+            "http/protobuf",
+            "--signal",
+            "logs",
+            "--count",
+            "3",
+        ]
+    )
     assert code == 0
     assert sink.received[0].signal is Signal.LOGS
 
 
 def test_processes_split_the_count_exactly(sink, capsys):
-    code, summary = _send_json(capsys, ["--endpoint", sink.grpc_endpoint, "--count", "1300",
-                                        "--batch-size", "500", "--processes", "2",
-                                        "--workers", "2"])
+    code, summary = _send_json(
+        capsys,
+        [
+            "--endpoint",
+            sink.grpc_endpoint,
+            "--count",
+            "1300",
+            "--batch-size",
+            "500",
+            "--processes",
+            "2",
+            "--workers",
+            "2",
+        ],
+    )
     assert code == 0
     assert summary["items_accepted"] == 1300
     assert summary["requests"] == 3
@@ -227,7 +381,8 @@ def test_bad_options_exit_2(capsys):
 
 
 def test_unreadable_ca_file_exits_2(capsys, tmp_path):
-    code = run(["--endpoint", "localhost:1", "--ca-file", str(tmp_path / "missing.pem"),
-                "--count", "1"])
+    code = run(
+        ["--endpoint", "localhost:1", "--ca-file", str(tmp_path / "missing.pem"), "--count", "1"]
+    )
     assert code == 2
     assert "missing.pem" in capsys.readouterr().err

@@ -55,9 +55,7 @@ def test_summary_and_formats():
     stats.record(512, 4096, Outcome(rejected=2, message="bad span"), 0.002)
     stats.record(512, 4096, Outcome(error="HTTP 503", detail="busy"), 0.002)
     stats.elapsed = 0.5
-    document = summary(
-        stats, signal="traces", item_name="spans", protocol="grpc", endpoint="h:1"
-    )
+    document = summary(stats, signal="traces", item_name="spans", protocol="grpc", endpoint="h:1")
     assert document["items_accepted"] == 1022
     assert document["accepted_per_s"] == 2044.0
     assert document["errors"] == {"HTTP 503": 1}
@@ -70,6 +68,24 @@ def test_summary_and_formats():
 
 
 def test_empty_summary():
-    document = summary(Stats(), signal="logs", item_name="log_records", protocol="grpc", endpoint="h")
+    document = summary(
+        Stats(), signal="logs", item_name="log_records", protocol="grpc", endpoint="h"
+    )
     assert document["sent_per_s"] == 0.0
     assert "latency" not in format_text(document)
+
+
+def test_round_trip_through_plain_data():
+    stats = Stats()
+    stats.record(512, 4096, Outcome(), 0.002)
+    stats.record(512, 4096, Outcome(rejected=2, message="bad span"), 0.003)
+    stats.record(512, 4096, Outcome(error="HTTP 503", detail="busy"), 0.2)
+    stats.elapsed = 1.5
+    copy = Stats.from_dict(
+        orjson.loads(orjson.dumps(stats.to_dict(), option=orjson.OPT_NON_STR_KEYS))
+    )
+    assert copy.to_dict()["requests"] == 3
+    assert copy.errors == stats.errors
+    assert copy.partial_messages == stats.partial_messages
+    assert copy.latency.count == 3
+    assert copy.latency.percentile(0.99) == stats.latency.percentile(0.99)

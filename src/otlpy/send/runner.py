@@ -24,7 +24,7 @@ from typing import Any
 
 from otlpy.send.generate import Generator
 from otlpy.send.options import SendOptions
-from otlpy.send.stats import LatencyHistogram, Stats
+from otlpy.send.stats import Stats
 from otlpy.send.template import Template, make_template
 from otlpy.send.transport import Transport, open_transport
 
@@ -239,16 +239,9 @@ def _child(options: SendOptions, results: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent forwards SIGTERM to stop us
     try:
         stats = run_loop(send_until_signalled(options))
-        results.put(("ok", dataclasses.asdict(stats)))
+        results.put(("ok", stats.to_dict()))
     except Exception as exc:
         results.put(("error", f"{type(exc).__name__}: {exc}"))
-
-
-def _stats_from(data: dict[str, Any]) -> Stats:
-    latency = data.pop("latency")
-    stats = Stats(**data)
-    stats.latency = LatencyHistogram(**latency)
-    return stats
 
 
 def run_processes(options: SendOptions) -> Stats:
@@ -282,7 +275,7 @@ def run_processes(options: SendOptions) -> Stats:
                 continue
             pending -= 1
             if status == "ok":
-                total.merge(_stats_from(payload))
+                total.merge(Stats.from_dict(payload))
             else:
                 total.errors["sender process failed"] += 1
                 total.error_examples.setdefault("sender process failed", payload)

@@ -14,6 +14,15 @@ __all__ = ["LatencyHistogram", "Stats", "format_json", "format_text", "summary"]
 # Latency buckets grow by 5%: percentiles are within 5% of the truth in any range.
 _GROWTH = math.log(1.05)
 _MAX_MESSAGES = 10
+_COUNTERS = (
+    "requests",
+    "requests_failed",
+    "items_sent",
+    "items_accepted",
+    "items_rejected",
+    "items_failed",
+    "bytes_sent",
+)
 
 
 @dataclass
@@ -85,17 +94,41 @@ class Stats:
         ):
             self.partial_messages[outcome.message] += 1
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, to pass between processes."""
+        return {
+            **{name: getattr(self, name) for name in _COUNTERS},
+            "elapsed": self.elapsed,
+            "errors": dict(self.errors),
+            "error_examples": dict(self.error_examples),
+            "partial_messages": dict(self.partial_messages),
+            "latency": {
+                "buckets": dict(self.latency.buckets),
+                "count": self.latency.count,
+                "max": self.latency.max,
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Stats:
+        """The inverse of :meth:`to_dict`."""
+        latency = data["latency"]
+        return cls(
+            **{name: data[name] for name in _COUNTERS},
+            elapsed=data["elapsed"],
+            errors=Counter(data["errors"]),
+            error_examples=dict(data["error_examples"]),
+            partial_messages=Counter(data["partial_messages"]),
+            latency=LatencyHistogram(
+                Counter({int(k): v for k, v in latency["buckets"].items()}),
+                latency["count"],
+                latency["max"],
+            ),
+        )
+
     def merge(self, other: Stats) -> None:
         """Add another run's counts (the elapsed time is the longer of the two)."""
-        for name in (
-            "requests",
-            "requests_failed",
-            "items_sent",
-            "items_accepted",
-            "items_rejected",
-            "items_failed",
-            "bytes_sent",
-        ):
+        for name in _COUNTERS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.elapsed = max(self.elapsed, other.elapsed)
         self.errors.update(other.errors)

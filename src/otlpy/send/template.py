@@ -19,21 +19,19 @@ The two per-send values:
 
 from __future__ import annotations
 
-import base64
 import os
 import random
 from collections.abc import Callable
 from typing import Any
 
 import orjson
-from google.protobuf.json_format import MessageToDict
 
 from otlpy.pdata import Signal
 from otlpy.send.generate import Generated, Generator, Stamp
+from otlpy.wire import encode_request_to_dict
 
 __all__ = ["Template", "make_stamp", "make_template"]
 
-_JSON_ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId"})
 _JSON_TIME_KEYS = frozenset(
     {"timeUnixNano", "startTimeUnixNano", "endTimeUnixNano", "observedTimeUnixNano"}
 )
@@ -97,34 +95,31 @@ def _proto_template(generated: Generated, stamp: Stamp) -> Template:
     return Template(pieces, generated.items, encoding="protobuf")
 
 
-def _json_ids(node: Any, stamp: Stamp, time_token: str) -> Any:
-    """Rewrite a ``MessageToDict`` tree into OTLP/JSON with the placeholders as text."""
+def _stamp_json_times(node: Any, stamp: Stamp, time_token: str) -> Any:
+    """Replace stamped timestamps in an OTLP/JSON tree by the token and the 10-digit offset."""
     if isinstance(node, list):
-        return [_json_ids(item, stamp, time_token) for item in node]
+        return [_stamp_json_times(item, stamp, time_token) for item in node]
     if not isinstance(node, dict):
         return node
     out = {}
     for key, value in node.items():
-        if key in _JSON_ID_KEYS and isinstance(value, str):
-            # OTLP/JSON writes ids as hex, where the protobuf JSON mapping writes base64
-            out[key] = base64.b64decode(value).hex()
-        elif key in _JSON_TIME_KEYS and isinstance(value, str):
-            nanos = int(value)
-            if nanos >> 32 == stamp.time_high:
-                out[key] = f"{time_token}{nanos & 0xFFFFFFFF:010d}"
-            else:
-                out[key] = value
+        if (
+            key in _JSON_TIME_KEYS
+            and isinstance(value, str)
+            and int(value) >> 32 == stamp.time_high
+        ):
+            out[key] = f"{time_token}{int(value) & 0xFFFFFFFF:010d}"
         else:
-            out[key] = _json_ids(value, stamp, time_token)
+            out[key] = _stamp_json_times(value, stamp, time_token)
     return out
 
 
 def _json_template(generated: Generated, stamp: Stamp) -> Template:
-    tree = MessageToDict(generated.message, use_integers_for_enums=True)
+    tree = encode_request_to_dict(generated.message)  # ids already hex, as OTLP/JSON wants
     # '~' never appears in our JSON except where a user attribute puts it; the count check
-    # below catches that
+    # in make_template catches that
     time_token = f"~{os.urandom(4).hex()}~"
-    data = orjson.dumps(_json_ids(tree, stamp, time_token))
+    data = orjson.dumps(_stamp_json_times(tree, stamp, time_token))
     pieces = _cut(data, stamp.trace_prefix.hex().encode(), time_token.encode())
     return Template(pieces, generated.items, encoding="json")
 

@@ -10,7 +10,6 @@ is retried.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from otlpy._version import __version__
 from otlpy.config.tls import TLSClientConfig
 from otlpy.pdata import Signal
 from otlpy.send.options import SendOptions
+from otlpy.wire import compress
 
 __all__ = ["GrpcTransport", "HttpTransport", "Outcome", "Transport", "open_transport"]
 
@@ -199,16 +199,9 @@ class HttpTransport:
             "Content-Type": "application/json" if self._json else "application/x-protobuf",
             "User-Agent": _USER_AGENT,
         }
-        self._compress: Any = None
-        if options.compression == "gzip":
-            headers["Content-Encoding"] = "gzip"
-            # level 1: a load generator should spend its CPU on sending, not squeezing
-            self._compress = lambda data: gzip.compress(data, compresslevel=1, mtime=0)
-        elif options.compression == "zstd":
-            import zstandard
-
-            headers["Content-Encoding"] = "zstd"
-            self._compress = zstandard.ZstdCompressor(level=1).compress
+        self._compression = options.compression if options.compression != "none" else None
+        if self._compression is not None:
+            headers["Content-Encoding"] = self._compression
         headers.update(options.headers)
         self._headers = headers
         ssl_context: ssl.SSLContext | bool = False
@@ -226,8 +219,9 @@ class HttpTransport:
         )
 
     async def export(self, data: bytes) -> Outcome:
-        if self._compress is not None:
-            data = self._compress(data)
+        if self._compression is not None:
+            # level 1: a load generator should spend its CPU on sending, not on squeezing
+            data = compress(data, self._compression, level=1)
         try:
             async with self._session.post(self.url, data=data, headers=self._headers) as response:
                 body = await response.read()
