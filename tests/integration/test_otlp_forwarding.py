@@ -45,15 +45,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from otlpy.component import ComponentID, Kind, find_factory
+from otlpy.component import ComponentID
 from otlpy.config import build
 from otlpy.exporters.file import read_file
 from otlpy.pdata import Signal
 from otlpy.pipeline import Collector
-
-pytestmark = pytest.mark.skipif(
-    find_factory(Kind.RECEIVER, "otlp") is None, reason="the otlp receiver has not landed"
-)
 
 SIGNALS = ("traces", "metrics", "logs")
 
