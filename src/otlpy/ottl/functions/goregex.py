@@ -167,33 +167,45 @@ _POSIX = {
 
 
 def compile_glob(pattern: str) -> re.Pattern[str]:
-    """Go's ``filepath.Match`` syntax as a full-match regex (``*`` does not cross ``/``)."""
+    """A ``gobwas/glob`` pattern (as the Collector's ``replace_match`` uses) as a full-match
+    regex: ``*`` and ``?`` match any characters, ``[...]``/``[!...]`` classes, ``{a,b}``
+    alternatives, ``\\`` escapes."""
     out: list[str] = []
     i = 0
     n = len(pattern)
+    depth = 0
     while i < n:
         ch = pattern[i]
         if ch == "*":
-            out.append("[^/]*")
+            out.append(".*")
         elif ch == "?":
-            out.append("[^/]")
+            out.append(".")
         elif ch == "\\" and i + 1 < n:
             i += 1
             out.append(re.escape(pattern[i]))
         elif ch == "[":
-            end = pattern.find("]", i + 2 if pattern.startswith("[^", i) else i + 1)
+            end = pattern.find("]", i + 1)
             if end < 0:
                 raise ValueError(f"invalid glob pattern {pattern!r}: unterminated [")
             body = pattern[i + 1 : end]
-            if body.startswith("^"):
-                body = "^" + body[1:].replace("\\", "\\\\")
-            else:
-                body = body.replace("\\", "\\\\")
-            out.append(f"[{body}]")
+            negate = body.startswith("!")
+            body = body[1:] if negate else body
+            body = body.replace("\\", "\\\\").replace("^", "\\^")
+            out.append(f"[{'^' if negate else ''}{body}]")
             i = end
+        elif ch == "{":
+            depth += 1
+            out.append("(?:")
+        elif ch == "}" and depth:
+            depth -= 1
+            out.append(")")
+        elif ch == "," and depth:
+            out.append("|")
         else:
             out.append(re.escape(ch))
         i += 1
+    if depth:
+        raise ValueError(f"invalid glob pattern {pattern!r}: unterminated {{")
     try:
         return re.compile("".join(out) + r"\Z", re.DOTALL)
     except re.error as exc:
