@@ -8,9 +8,12 @@ from __future__ import annotations
 from otlpy.ottl.functions import (  # noqa: F401  (imported to register their functions)
     converters,
     editors,
+    grok,
     hashing,
     parsing,
     times,
+    useragent,
+    xml,
 )
 from otlpy.ottl.functions.spec import FUNCTIONS, FunctionDef, Param
 
