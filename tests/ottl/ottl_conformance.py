@@ -86,7 +86,8 @@ def norm_attrs(attrs: list[dict[str, Any]] | None) -> dict[str, Any]:
 
 def norm_record(record: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key, value in record.items():
+    for key, raw in record.items():
+        value = raw
         if key == "attributes":
             value = norm_attrs(value)
             if not value:
@@ -205,7 +206,9 @@ def _compare_state(root: Path, request: Any, case: dict[str, Any]) -> str | None
     got_resource = resource_logs.get("resource", {}).get("attributes")
     if norm_attrs(got_resource) != norm_attrs(want_resource):
         problems.append(f"resource differs: {got_resource} != {want_resource}")
-    want_scope = case["expect"].get("scope", fixture["resourceLogs"][0]["scopeLogs"][0].get("scope"))
+    want_scope = case["expect"].get(
+        "scope", fixture["resourceLogs"][0]["scopeLogs"][0].get("scope")
+    )
     if norm_scope(scope_logs.get("scope")) != norm_scope(want_scope):
         problems.append("scope differs")
     return "\n".join(problems) or None

@@ -267,7 +267,9 @@ class Compiler:
 
     def _cache(self, fields: Sequence[Any], index: int, text: str) -> GetSetter:
         if len(fields) > index + 1:
-            raise PathProblem(f'cache has no field "{fields[index + 1].name}"', fields[index + 1].pos)
+            raise PathProblem(
+                f'cache has no field "{fields[index + 1].name}"', fields[index + 1].pos
+            )
         return cache_path([self.key(k) for k in fields[index].keys])
 
     # -- function calls ----------------------------------------------------------------------
@@ -278,9 +280,7 @@ class Compiler:
             kind = "editor" if node.editor else "converter"
             raise self.error(f'undefined function "{node.name}" ({kind})', node)
         if definition.contexts is not None and self.spec.name not in definition.contexts:
-            raise self.error(
-                f"{node.name} is not supported in the {self.spec.name} context", node
-            )
+            raise self.error(f"{node.name} is not supported in the {self.spec.name} context", node)
         bound, all_const = self.bind(definition, node.args, node)
         try:
             run = definition.factory(*bound)

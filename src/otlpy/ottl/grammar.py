@@ -182,9 +182,7 @@ def tokenize(text: str) -> list[Token]:
         value = m.group()
         if kind == "bytes" and (len(value) == 2 or len(value) % 2):
             raise OttlSyntaxError(f"invalid byte slice literal {value}", text, pos)
-        if kind == "ident" and value in _KEYWORDS:
-            kind = value
-        elif kind in ("op", "punct"):
+        if (kind == "ident" and value in _KEYWORDS) or kind in ("op", "punct"):
             kind = value
         if kind != "ws":
             tokens.append(Token(kind, value, pos))
@@ -410,12 +408,16 @@ class _Parser:
         if kind == "float":
             self.next()
             return Literal(tok.pos, float(tok.text))
-        if kind in ("-", "+") and self.peek(1).kind in ("int", "float"):
-            if self.peek(1).pos == tok.pos + 1:
-                self.next()
-                num = self.next()
-                value: float = int(num.text) if num.kind == "int" else float(num.text)
-                return Literal(tok.pos, -value if kind == "-" else value)
+        following = self.peek(1)
+        if (
+            kind in ("-", "+")
+            and following.kind in ("int", "float")
+            and following.pos == tok.pos + 1
+        ):
+            self.next()
+            num = self.next()
+            value: float = int(num.text) if num.kind == "int" else float(num.text)
+            return Literal(tok.pos, -value if kind == "-" else value)
         if kind == "bytes":
             self.next()
             return Literal(tok.pos, bytes.fromhex(tok.text[2:]))

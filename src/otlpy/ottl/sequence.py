@@ -85,7 +85,7 @@ def _walk(node: Node | None) -> Iterator[Node]:
     if node is None:
         return
     yield node
-    children: list[Node | None] = []
+    children: Sequence[Node | None] = []
     if isinstance(node, Statement):
         children = [node.editor, node.where]
     elif isinstance(node, Call):
@@ -280,7 +280,7 @@ class StatementSequence:
         for statement, text in self.statements:
             try:
                 statement(ctx)
-            except Exception as exc:  # noqa: BLE001 - a bad item must not stop the others
+            except Exception as exc:
                 errors.handle(text, exc)
 
     def execute(self, request: Any) -> int:
@@ -293,14 +293,14 @@ class StatementSequence:
             for ctx in iter_contexts(request, self.context):
                 try:
                     statement(ctx)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     errors.handle(text, exc)
         else:
             for ctx in iter_contexts(request, self.context):
                 for statement, text in statements:
                     try:
                         statement(ctx)
-                    except Exception as exc:  # noqa: BLE001
+                    except Exception as exc:
                         errors.handle(text, exc)
         errors.report()
         return errors.count
@@ -334,7 +334,7 @@ class ConditionSequence:
         for condition, text in self.conditions:
             try:
                 result = condition(ctx)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 errors.handle(text, exc)
                 result = False
             if result and not want_all:
@@ -390,7 +390,9 @@ def parse_statements(
     texts = [statements] if isinstance(statements, str) else list(statements)
     parsed = [parse_statement(t) for t in texts]
     spec = _resolve_context(context, parsed)
-    compiled = [Compiler(spec, t, functions).statement(p) for t, p in zip(texts, parsed, strict=True)]
+    compiled = [
+        Compiler(spec, t, functions).statement(p) for t, p in zip(texts, parsed, strict=True)
+    ]
     return StatementSequence(spec.name, compiled, texts, ErrorMode(error_mode))
 
 
@@ -406,7 +408,9 @@ def parse_conditions(
     texts = [conditions] if isinstance(conditions, str) else list(conditions)
     parsed = [parse_condition(t) for t in texts]
     spec = _resolve_context(context, parsed)
-    compiled = [Compiler(spec, t, functions).condition(p) for t, p in zip(texts, parsed, strict=True)]
+    compiled = [
+        Compiler(spec, t, functions).condition(p) for t, p in zip(texts, parsed, strict=True)
+    ]
     return ConditionSequence(spec.name, compiled, texts, ErrorMode(error_mode), logic)
 
 
@@ -419,7 +423,9 @@ def parse_value_expression(
     """Parse and compile one value expression (``resource.attributes["host.name"]``)."""
     node = parse_value(expression)
     spec = _resolve_context(context, [node])
-    return ValueExpression(spec.name, Compiler(spec, expression, functions).expr(node).get, expression)
+    return ValueExpression(
+        spec.name, Compiler(spec, expression, functions).expr(node).get, expression
+    )
 
 
 def known_contexts() -> list[str]:

@@ -71,6 +71,7 @@ class Timestamp(datetime):
     """A UTC point in time with nanosecond precision (``time.Time``)."""
 
     __slots__ = ("_sub",)
+    _sub: int
 
     @classmethod
     def from_unix_nano(cls, ns: int, tz: tzinfo | None = None) -> Timestamp:
@@ -103,6 +104,7 @@ class Duration(timedelta):
     """A signed span of time with nanosecond precision (``time.Duration``)."""
 
     __slots__ = ("_sub",)
+    _sub: int
 
     @classmethod
     def from_ns(cls, ns: int) -> Duration:

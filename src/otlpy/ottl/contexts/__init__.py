@@ -50,7 +50,9 @@ CONTEXTS: dict[str, ContextSpec] = {
         {**_UPPER, "metric": _METRIC, "datapoint": ("datapoint", DataPointPaths())},
         DATAPOINT_ENUMS,
     ),
-    "log": ContextSpec("log", "log", LogPaths(), {**_UPPER, "log": ("log", LogPaths())}, SEVERITY_ENUMS),
+    "log": ContextSpec(
+        "log", "log", LogPaths(), {**_UPPER, "log": ("log", LogPaths())}, SEVERITY_ENUMS
+    ),
 }
 CONTEXTS["instrumentation_scope"] = CONTEXTS["scope"]
 

@@ -21,7 +21,6 @@ from otlpy.ottl.values import (
     OttlError,
     PMap,
     PSlice,
-    SpanID,
     Timestamp,
     TraceID,
     any_to_py,
@@ -196,9 +195,10 @@ def set_in_any(ctx: TransformContext, target: Any, keys: Sequence[Key], value: A
         kind = target.WhichOneof("value")
         if type(k) is str:
             if kind == "kvlist_value":
-                target = PMap(target.kvlist_value.values).get_any(k) or target.kvlist_value.values.add(
-                    key=k
-                ).value
+                target = (
+                    PMap(target.kvlist_value.values).get_any(k)
+                    or target.kvlist_value.values.add(key=k).value
+                )
             elif kind is None:
                 target.kvlist_value.SetInParent()
                 target = target.kvlist_value.values.add(key=k).value

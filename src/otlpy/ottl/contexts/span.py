@@ -76,8 +76,8 @@ def _trace_state_key(obj: str, key: Any) -> GetSetter:
     def entries(ctx: TransformContext) -> list[tuple[str, str]]:
         text = raw(ctx)
         out = []
-        for member in text.split(","):
-            member = member.strip()
+        for raw_member in text.split(","):
+            member = raw_member.strip()
             if member and "=" in member:
                 k, _, v = member.partition("=")
                 out.append((k, v))

@@ -57,7 +57,8 @@ def camel_case(text: str) -> str:
     out: list[str] = []
     cap_next = True
     prev_cap = False
-    for i, ch in enumerate(text):
+    for i, original in enumerate(text):
+        ch = original
         is_cap = "A" <= ch <= "Z"
         is_low = "a" <= ch <= "z"
         if cap_next:
@@ -85,7 +86,8 @@ def snake_case(text: str) -> str:
     text = text.strip()
     out: list[str] = []
     n = len(text)
-    for i, ch in enumerate(text):
+    for i, original in enumerate(text):
+        ch = original
         is_cap = "A" <= ch <= "Z"
         is_low = "a" <= ch <= "z"
         if is_cap:
@@ -157,14 +159,18 @@ def _substring(target: Getter, start: Getter, length: Getter, utf8_safe: bool | 
         size = length(ctx)
         data = text.encode()
         if first < 0 or first > len(data):
-            raise OttlError(f"invalid range for substring function, {first} cannot be negative or "
-                            f"greater than the length of target string ({len(data)})")
+            raise OttlError(
+                f"invalid range for substring function, {first} cannot be negative or "
+                f"greater than the length of target string ({len(data)})"
+            )
         if size < 0:
             raise OttlError(f"invalid length for substring function, {size} cannot be negative")
         end = first + size
         if end > len(data):
-            raise OttlError(f"invalid range for substring function, {end} cannot be greater "
-                            f"than the length of target string ({len(data)})")
+            raise OttlError(
+                f"invalid range for substring function, {end} cannot be greater "
+                f"than the length of target string ({len(data)})"
+            )
         if utf8_safe:
             while first < len(data) and (data[first] & 0xC0) == 0x80:
                 first += 1
@@ -211,7 +217,9 @@ def _is_match(target: Getter, pattern: str) -> Run:
     try:
         search = compile_go(pattern).regex.search
     except ValueError as exc:
-        raise OttlError(f"the pattern supplied to IsMatch is not a valid regexp pattern: {exc}") from None
+        raise OttlError(
+            f"the pattern supplied to IsMatch is not a valid regexp pattern: {exc}"
+        ) from None
 
     def run(ctx: TransformContext) -> Any:
         value = target(ctx)

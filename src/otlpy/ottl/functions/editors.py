@@ -66,12 +66,15 @@ def _set(target: GetSetter, value: Getter) -> Run:
 def _delete_key(target: GetSetter, key: str) -> Run:
     get = target.get
 
+    def remove(m: PMap) -> None:
+        m.remove(key)
+
     def run(ctx: TransformContext) -> None:
         value = get(ctx)
         if isinstance(value, PMap):
             value.remove(key)
         else:
-            _with_map(target, ctx, lambda m: m.remove(key))
+            _with_map(target, ctx, remove)
 
     return run
 
@@ -79,9 +82,11 @@ def _delete_key(target: GetSetter, key: str) -> Run:
 @editor("delete_matching_keys", Param("target", "getsetter"), Param("pattern", "lit_str"))
 def _delete_matching_keys(target: GetSetter, pattern: str) -> Run:
     regex = _regex(pattern)
-    return lambda ctx: _with_map(
-        target, ctx, lambda m: m.remove_if(lambda k, _v: regex.search(k) is not None)
-    )
+
+    def change(m: PMap) -> None:
+        m.remove_if(lambda k, _v: regex.search(k) is not None)
+
+    return lambda ctx: _with_map(target, ctx, change)
 
 
 @editor("keep_matching_keys", Param("target", "getsetter"), Param("pattern", "lit_str"))
@@ -117,7 +122,7 @@ def _limit(target: GetSetter, limit: int, priority_keys: list[str]) -> Run:
     def change(m: PMap) -> None:
         if len(m) <= limit:
             return
-        count = sum(1 for k in m.keys() if k in keep)
+        count = sum(1 for k in keep if k in m)
 
         def drop(key: str, _value: Any) -> bool:
             nonlocal count
@@ -162,7 +167,11 @@ def _merge_maps(target: GetSetter, source: Getter, strategy: str) -> Run:
 
 
 def _apply_function(
-    regex: GoRegex, fn: Callable[[Any], Any], original: str, template: str, fmt: Getter | None,
+    regex: GoRegex,
+    fn: Callable[[Any], Any],
+    original: str,
+    template: str,
+    fmt: Getter | None,
     ctx: TransformContext,
 ) -> str:
     updated = original
@@ -243,9 +252,7 @@ def _replace_all_patterns(
         def change(m: PMap) -> None:
             if mode == "value":
                 for _key, raw in m.raw_items():
-                    if raw.WhichOneof("value") == "string_value" and regex.search(
-                        raw.string_value
-                    ):
+                    if raw.WhichOneof("value") == "string_value" and regex.search(raw.string_value):
                         raw.string_value = rewrite(raw.string_value, template, ctx)
                 return
             entries = [(k, to_python(any_to_py(v))) for k, v in m.raw_items()]
@@ -267,9 +274,7 @@ def _glob(pattern: str) -> re.Pattern[str]:
         raise OttlError(str(exc)) from None
 
 
-def _replacement_value(
-    fn: Fn, fmt: Getter | None, template: str, ctx: TransformContext
-) -> str:
+def _replacement_value(fn: Fn, fmt: Getter | None, template: str, ctx: TransformContext) -> str:
     if fn is None:
         return template
     value = fn(template)
@@ -333,18 +338,14 @@ def _replace_all_matches(
     Param("utf8_safe", "lit_bool", optional=True),
     Param("truncation_marker", "lit_str", optional=True),
 )
-def _truncate_all(
-    target: GetSetter, limit: int, utf8_safe: bool | None, marker: str | None
-) -> Run:
+def _truncate_all(target: GetSetter, limit: int, utf8_safe: bool | None, marker: str | None) -> Run:
     if limit < 0:
         raise OttlError(f"invalid limit for truncate_all function, {limit} cannot be negative")
     marker = marker or ""
     safe = True if utf8_safe is None else utf8_safe
     marker_bytes = marker.encode()
     if len(marker_bytes) > limit:
-        raise OttlError(
-            f"truncation_marker {marker!r} is longer than the limit {limit}"
-        )
+        raise OttlError(f"truncation_marker {marker!r} is longer than the limit {limit}")
     keep = limit - len(marker_bytes)
 
     def cut(text: str) -> str | None:
@@ -384,9 +385,7 @@ def _truncate_all(
     Param("depth", "lit_int", optional=True),
     Param("resolve_conflicts", "lit_bool", optional=True),
 )
-def _flatten(
-    target: GetSetter, prefix: str | None, depth: int | None, resolve: bool | None
-) -> Run:
+def _flatten(target: GetSetter, prefix: str | None, depth: int | None, resolve: bool | None) -> Run:
     max_depth = 2**63 - 1 if depth is None else depth
     if max_depth < 0:
         raise OttlError(f"invalid depth for flatten function, {depth} cannot be negative")

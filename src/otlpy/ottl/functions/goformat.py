@@ -84,7 +84,7 @@ def _one(verb: str, flags: str, width: int | None, precision: int | None, value:
             text = "+" + text
         numeric = True
     elif verb in "fFeEgG":
-        if isinstance(value, int) and not isinstance(value, bool) or not isinstance(value, float):
+        if (isinstance(value, int) and not isinstance(value, bool)) or not isinstance(value, float):
             return _bad(verb, value)
         if verb in "gG":
             text = _go_g(value, precision)

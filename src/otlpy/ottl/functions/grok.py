@@ -26,13 +26,13 @@ _H16 = r"[0-9A-Fa-f]{1,4}"
 PATTERNS: dict[str, str] = {
     "USERNAME": r"[a-zA-Z0-9._-]+",
     "USER": r"%{USERNAME}",
-    "EMAILLOCALPART": r"[a-zA-Z0-9!#$%&'*+\-/=?^_`{|}~]{1,64}(?:\.[a-zA-Z0-9!#$%&'*+\-/=?^_`{|}~]{1,62}){0,63}",
+    "EMAILLOCALPART": r"[a-zA-Z0-9!#$%&'*+\-/=?^_`{|}~]{1,64}(?:\.[a-zA-Z0-9!#$%&'*+\-/=?^_`{|}~]{1,62}){0,63}",  # noqa: E501
     "EMAILADDRESS": r"%{EMAILLOCALPART}@%{HOSTNAME}",
     "INT": r"(?:[+-]?(?:[0-9]+))",
     "BASE10NUM": r"(?:[+-]?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+))",
     "NUMBER": r"(?:%{BASE10NUM})",
     "BASE16NUM": r"(?:[+-]?(?:0x)?(?:[0-9A-Fa-f]+))",
-    "BASE16FLOAT": r"\b(?:[+-]?(?:0x)?(?:(?:[0-9A-Fa-f]+(?:\.[0-9A-Fa-f]*)?)|(?:\.[0-9A-Fa-f]+)))\b",
+    "BASE16FLOAT": r"\b(?:[+-]?(?:0x)?(?:(?:[0-9A-Fa-f]+(?:\.[0-9A-Fa-f]*)?)|(?:\.[0-9A-Fa-f]+)))\b",  # noqa: E501
     "POSINT": r"\b(?:[1-9][0-9]*)\b",
     "NONNEGINT": r"\b(?:[0-9]+)\b",
     "WORD": r"\b\w+\b",
@@ -58,7 +58,7 @@ PATTERNS: dict[str, str] = {
         rf"|(?:{_H16}:){{1,4}}:{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET})(?:%\w+)?"
     ),
     "IP": r"(?:%{IPV6}|%{IPV4})",
-    "HOSTNAME": r"\b(?:[0-9A-Za-z][0-9A-Za-z-]{0,62})(?:\.(?:[0-9A-Za-z][0-9A-Za-z-]{0,62}))*(?:\.?|\b)",
+    "HOSTNAME": r"\b(?:[0-9A-Za-z][0-9A-Za-z-]{0,62})(?:\.(?:[0-9A-Za-z][0-9A-Za-z-]{0,62}))*(?:\.?|\b)",  # noqa: E501
     "HOST": r"%{HOSTNAME}",
     "IPORHOST": r"(?:%{IP}|%{HOSTNAME})",
     "HOSTPORT": r"%{IPORHOST}:%{POSINT}",
@@ -111,7 +111,7 @@ PATTERNS: dict[str, str] = {
     "PROG": r"[\x21-\x5a\x5c\x5e-\x7e]+",
     "SYSLOGPROG": r"%{PROG:process.name}(?:\[%{POSINT:process.pid:int}\])?",
     "SYSLOGHOST": r"%{IPORHOST}",
-    "SYSLOGFACILITY": r"<%{NONNEGINT:log.syslog.facility.code:int}.%{NONNEGINT:log.syslog.priority:int}>",
+    "SYSLOGFACILITY": r"<%{NONNEGINT:log.syslog.facility.code:int}.%{NONNEGINT:log.syslog.priority:int}>",  # noqa: E501
     "HTTPDATE": r"%{MONTHDAY}/%{MONTH}/%{YEAR}:%{TIME} %{INT}",
     "LOGLEVEL": (
         r"(?:[Aa]lert|ALERT|[Tt]race|TRACE|[Dd]ebug|DEBUG|[Nn]otice|NOTICE|[Ii]nfo?(?:rmation)?"
@@ -129,7 +129,7 @@ PATTERNS: dict[str, str] = {
 }
 
 _REF = re.compile(r"%\{(\w+)(?::([\w.@\[\]-]+))?(?::(\w+))?\}")
-_TYPES = {
+_TYPES: dict[str, Callable[[str], Any]] = {
     "int": int,
     "long": int,
     "float": float,
@@ -174,7 +174,7 @@ def compile_grok(
     # named groups written as raw regex keep their own names
     for index, name in enumerate(compiled.names, start=1):
         if name and not name.startswith("grok"):
-            captures.append((f"g{index}", name, None))
+            captures.append((f"g{index}", str(name), None))
     renamed = []
     for group, field, convert in captures:
         if group.startswith("grok"):

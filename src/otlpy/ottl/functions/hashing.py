@@ -28,7 +28,12 @@ def _digest(algorithm: str) -> Callable[[Getter], Run]:
     return factory
 
 
-for _name, _algorithm in (("SHA1", "sha1"), ("SHA256", "sha256"), ("SHA512", "sha512"), ("MD5", "md5")):
+for _name, _algorithm in (
+    ("SHA1", "sha1"),
+    ("SHA256", "sha256"),
+    ("SHA512", "sha512"),
+    ("MD5", "md5"),
+):
     converter(_name, Param("target", "str"))(_digest(_algorithm))
 
 
@@ -172,7 +177,9 @@ def _id_factory(kind: type[bytes], size: int, label: str) -> Callable[[Getter], 
                 except ValueError:
                     raise OttlError(f"invalid {label} hex string {value!r}") from None
             if not isinstance(value, bytes):
-                raise OttlError(f"{label} must be a byte slice or a hex string, got {type_name(value)}")
+                raise OttlError(
+                    f"{label} must be a byte slice or a hex string, got {type_name(value)}"
+                )
             if len(value) != size:
                 raise OttlError(f"{label} must be exactly {size} bytes")
             return kind(value)

@@ -209,9 +209,7 @@ def _parse_csv(
         names = _csv_row(headers(ctx), header_delim, "lazyQuotes")
         values = _csv_row(target(ctx).strip("\r\n"), delim, parse_mode)
         if len(names) != len(values):
-            raise OttlError(
-                f"wrong number of fields: expected {len(names)}, found {len(values)}"
-            )
+            raise OttlError(f"wrong number of fields: expected {len(names)}, found {len(values)}")
         return dict(zip(names, values, strict=True))
 
     return run
@@ -222,7 +220,9 @@ def _extract_patterns(target: Getter, pattern: str) -> Run:
     try:
         regex = compile_go(pattern)
     except ValueError as exc:
-        raise OttlError(f"the pattern supplied to ExtractPatterns is not a valid pattern: {exc}") from None
+        raise OttlError(
+            f"the pattern supplied to ExtractPatterns is not a valid pattern: {exc}"
+        ) from None
     if not any(regex.names):
         raise OttlError("at least 1 named capture group must be supplied in the given regex")
     named = [(i, name) for i, name in enumerate(regex.names, start=1) if name]

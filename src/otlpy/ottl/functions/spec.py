@@ -41,8 +41,8 @@ from otlpy.ottl.contexts.common import Getter, TransformContext
 from otlpy.ottl.values import (
     OttlError,
     PMap,
-    PSlice,
     ProfileID,
+    PSlice,
     SpanID,
     TraceID,
     as_string,

@@ -4,7 +4,7 @@ durations."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from otlpy.ottl.values import OttlError, Timestamp, unix_nano
@@ -146,7 +146,7 @@ _PARSE_PATTERNS = {
 def load_location(name: str) -> tzinfo:
     """An IANA time zone (``America/New_York``); ``UTC``/``Local``/empty are UTC."""
     if name in ("", "UTC", "Local"):
-        return timezone.utc
+        return UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -216,7 +216,7 @@ def parse_time(text: str, fmt: str, location: tzinfo) -> Timestamp:
     if g.get("z"):
         z = g["z"]
         if z == "Z":
-            tz = timezone.utc
+            tz = UTC
         else:
             digits = z[1:].replace(":", "")
             hours = int(digits[0:2])
@@ -227,7 +227,7 @@ def parse_time(text: str, fmt: str, location: tzinfo) -> Timestamp:
     elif g.get("Z"):
         name = g["Z"]
         if name in ("UTC", "GMT", "Z"):
-            tz = timezone.utc
+            tz = UTC
         else:
             try:
                 tz = ZoneInfo(name)

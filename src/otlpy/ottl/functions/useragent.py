@@ -21,10 +21,20 @@ _V = r"(\d+)(?:[._](\d+))?(?:[._](\d+))?"
 
 # (regex with the version in groups 1-3, family name or None to use group "name")
 _AGENTS: list[tuple[re.Pattern[str], str | None]] = [
-    (re.compile(rf"(?P<name>curl|Wget|PostmanRuntime|okhttp|python-requests|Go-http-client|"
-                rf"Apache-HttpClient|axios|node-fetch|HTTPie|aiohttp|libwww-perl|Java)/{_V}"), None),
-    (re.compile(rf"(?P<name>Googlebot|bingbot|YandexBot|DuckDuckBot|Baiduspider|facebookexternalhit|"
-                rf"Slackbot|Twitterbot|AhrefsBot)(?:-\w+)?/{_V}"), None),
+    (
+        re.compile(
+            rf"(?P<name>curl|Wget|PostmanRuntime|okhttp|python-requests|Go-http-client|"
+            rf"Apache-HttpClient|axios|node-fetch|HTTPie|aiohttp|libwww-perl|Java)/{_V}"
+        ),
+        None,
+    ),
+    (
+        re.compile(
+            rf"(?P<name>Googlebot|bingbot|YandexBot|DuckDuckBot|Baiduspider|facebookexternalhit|"
+            rf"Slackbot|Twitterbot|AhrefsBot)(?:-\w+)?/{_V}"
+        ),
+        None,
+    ),
     (re.compile(rf"Edg(?:e|A|iOS)?/{_V}"), "Edge"),
     (re.compile(rf"(?:OPR|Opera)/{_V}"), "Opera"),
     (re.compile(rf"SamsungBrowser/{_V}"), "Samsung Internet"),
