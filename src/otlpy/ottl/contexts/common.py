@@ -94,6 +94,9 @@ class GetSetter:
 
     get: Getter
     set: Setter
+    # for a single attribute: the AnyValue message holding it (None when absent), so an
+    # editor can read and write it with one lookup
+    ref: Getter | None = None
 
 
 # compiles one index expression of a path
@@ -267,7 +270,13 @@ def map_path(kvs_of: Getter, keys: Sequence[Key]) -> GetSetter:
                     return
             set_any(kvs.add(key=name).value, value)
 
-        return GetSetter(get_one, set_one)
+        def ref_one(ctx: TransformContext) -> Any:
+            for kv in kvs_of(ctx):
+                if kv.key == name:
+                    return kv.value
+            return None
+
+        return GetSetter(get_one, set_one, ref_one)
 
     def get_keyed(ctx: TransformContext) -> Any:
         return index_into(ctx, PMap(kvs_of(ctx)), keys)

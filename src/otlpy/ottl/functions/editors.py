@@ -209,6 +209,20 @@ def _replace_pattern(
     get = target.get
     setter = target.set
     search = regex.regex.search
+    ref = target.ref
+    if ref is not None and fn is None:
+
+        def run_in_place(ctx: TransformContext) -> None:
+            template = replacement(ctx)
+            held = ref(ctx)
+            if held is None:
+                return
+            value = held.string_value
+            if search(value) is None or held.WhichOneof("value") != "string_value":
+                return
+            held.string_value = regex.replace_all(value, template)
+
+        return run_in_place
 
     def run(ctx: TransformContext) -> None:
         value = get(ctx)
@@ -359,10 +373,15 @@ def _truncate_all(target: GetSetter, limit: int, utf8_safe: bool | None, marker:
             return head.decode(errors="ignore") + marker
         return head.decode(errors="replace") + marker
 
+    quick = limit // 4  # no UTF-8 string of at most this many characters can be too long
+
     def change(m: PMap) -> None:
-        for _key, raw in m.raw_items():
-            if raw.WhichOneof("value") == "string_value":
-                short = cut(raw.string_value)
+        for kv in m.kvs:
+            raw = kv.value
+            # string_value is "" for other types, so one read both filters and measures
+            text = raw.string_value
+            if len(text) > quick:
+                short = cut(text)
                 if short is not None:
                     raw.string_value = short
 
