@@ -349,7 +349,7 @@ class _Parser:
                 return Compare(op.pos, op.kind, left, right)
             if isinstance(left, Literal) and isinstance(left.value, bool):
                 return left
-            if isinstance(left, Call | Path):
+            if isinstance(left, Call):
                 return left
         self.i = mark
         if tok.kind == "(":

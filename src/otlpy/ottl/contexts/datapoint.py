@@ -138,6 +138,30 @@ def _buckets(obj: str, side: str, fields: Sequence[Field], path_text: str) -> Ge
     raise path_error(path_text, sub, "datapoint")
 
 
+_NAMES = frozenset(
+    {
+        "attributes",
+        "positive",
+        "negative",
+        "start_time_unix_nano",
+        "time_unix_nano",
+        "flags",
+        "start_time",
+        "time",
+        "value_double",
+        "value_int",
+        "exemplars",
+        "count",
+        "sum",
+        "bucket_counts",
+        "explicit_bounds",
+        "scale",
+        "zero_count",
+        "quantile_values",
+    }
+)
+
+
 class DataPointPaths(PathResolver):
     """Paths of a data point held in ``ctx.datapoint``."""
 
@@ -146,6 +170,8 @@ class DataPointPaths(PathResolver):
     ) -> GetSetter:
         head = fields[0]
         name = head.name
+        if name not in _NAMES:
+            raise path_error(path_text, head, "datapoint")
         if name == "attributes":
             no_more(fields, 1, path_text, "datapoint")
             return map_path(attrgetter(f"{obj}.attributes"), [compile_key(k) for k in head.keys])

@@ -47,6 +47,25 @@ def _body_string(obj: str) -> GetSetter:
     return GetSetter(get, set_)
 
 
+_NAMES = frozenset(
+    {
+        "attributes",
+        "body",
+        "trace_id",
+        "span_id",
+        "time_unix_nano",
+        "observed_time_unix_nano",
+        "time",
+        "observed_time",
+        "severity_number",
+        "flags",
+        "dropped_attributes_count",
+        "severity_text",
+        "event_name",
+    }
+)
+
+
 class LogPaths(PathResolver):
     """Paths of a ``LogRecord`` held in ``ctx.log``."""
 
@@ -55,6 +74,8 @@ class LogPaths(PathResolver):
     ) -> GetSetter:
         head = fields[0]
         name = head.name
+        if name not in _NAMES:
+            raise path_error(path_text, head, "log")
         if name == "attributes":
             no_more(fields, 1, path_text, "log")
             return map_path(attrgetter(f"{obj}.attributes"), [compile_key(k) for k in head.keys])

@@ -127,6 +127,20 @@ def _data_points(obj: str) -> GetSetter:
     return GetSetter(get, set_)
 
 
+_NAMES = frozenset(
+    {
+        "metadata",
+        "name",
+        "description",
+        "unit",
+        "type",
+        "aggregation_temporality",
+        "is_monotonic",
+        "data_points",
+    }
+)
+
+
 class MetricPaths(PathResolver):
     """Paths of a ``Metric`` held in ``ctx.metric``."""
 
@@ -135,6 +149,8 @@ class MetricPaths(PathResolver):
     ) -> GetSetter:
         head = fields[0]
         name = head.name
+        if name not in _NAMES:
+            raise path_error(path_text, head, "metric")
         if name == "metadata":
             no_more(fields, 1, path_text, "metric")
             return map_path(attrgetter(f"{obj}.metadata"), [compile_key(k) for k in head.keys])

@@ -20,6 +20,15 @@ from otlpy.ottl.grammar import Field
 __all__ = ["ResourcePaths"]
 
 
+_NAMES = frozenset(
+    {
+        "attributes",
+        "dropped_attributes_count",
+        "schema_url",
+    }
+)
+
+
 class ResourcePaths(PathResolver):
     """Paths of a ``Resource`` held in ``ctx.resource`` (its container in
     ``ctx.resource_container``)."""
@@ -29,6 +38,8 @@ class ResourcePaths(PathResolver):
     ) -> GetSetter:
         head = fields[0]
         name = head.name
+        if name not in _NAMES:
+            raise path_error(path_text, head, "resource")
         if name == "attributes":
             no_more(fields, 1, path_text, "resource")
             return map_path(attrgetter(f"{obj}.attributes"), [compile_key(k) for k in head.keys])

@@ -20,6 +20,17 @@ from otlpy.ottl.grammar import Field
 __all__ = ["ScopePaths"]
 
 
+_NAMES = frozenset(
+    {
+        "attributes",
+        "name",
+        "version",
+        "dropped_attributes_count",
+        "schema_url",
+    }
+)
+
+
 class ScopePaths(PathResolver):
     """Paths of an ``InstrumentationScope`` held in ``ctx.scope``."""
 
@@ -28,6 +39,8 @@ class ScopePaths(PathResolver):
     ) -> GetSetter:
         head = fields[0]
         name = head.name
+        if name not in _NAMES:
+            raise path_error(path_text, head, "instrumentation_scope")
         if name == "attributes":
             no_more(fields, 1, path_text, "instrumentation_scope")
             return map_path(attrgetter(f"{obj}.attributes"), [compile_key(k) for k in head.keys])

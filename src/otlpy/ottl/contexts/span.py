@@ -105,6 +105,30 @@ def _trace_state_key(obj: str, key: Any) -> GetSetter:
     return GetSetter(get, set_)
 
 
+_NAMES = frozenset(
+    {
+        "attributes",
+        "trace_state",
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "kind",
+        "status",
+        "name",
+        "start_time_unix_nano",
+        "end_time_unix_nano",
+        "dropped_attributes_count",
+        "dropped_events_count",
+        "dropped_links_count",
+        "flags",
+        "start_time",
+        "end_time",
+        "events",
+        "links",
+    }
+)
+
+
 class SpanPaths(PathResolver):
     """Paths of a ``Span`` held in ``ctx.span``."""
 
@@ -113,6 +137,8 @@ class SpanPaths(PathResolver):
     ) -> GetSetter:
         head = fields[0]
         name = head.name
+        if name not in _NAMES:
+            raise path_error(path_text, head, "span")
         if name == "attributes":
             no_more(fields, 1, path_text, "span")
             return map_path(attrgetter(f"{obj}.attributes"), [compile_key(k) for k in head.keys])

@@ -33,6 +33,18 @@ def _read_only_index() -> GetSetter:
     return GetSetter(get, set_)
 
 
+_NAMES = frozenset(
+    {
+        "attributes",
+        "name",
+        "time_unix_nano",
+        "dropped_attributes_count",
+        "time",
+        "event_index",
+    }
+)
+
+
 class SpanEventPaths(PathResolver):
     """Paths of a ``Span.Event`` held in ``ctx.event``."""
 
@@ -41,6 +53,8 @@ class SpanEventPaths(PathResolver):
     ) -> GetSetter:
         head = fields[0]
         name = head.name
+        if name not in _NAMES:
+            raise path_error(path_text, head, "spanevent")
         if name == "attributes":
             no_more(fields, 1, path_text, "spanevent")
             return map_path(attrgetter(f"{obj}.attributes"), [compile_key(k) for k in head.keys])
