@@ -40,7 +40,7 @@ def test_precedence_of_and_over_or() -> None:
 
 
 def test_parenthesised_conditions_and_math() -> None:
-    node = parse_condition("(1 + 2) * 3 > 4 and (name == \"a\" or name == \"b\")")
+    node = parse_condition('(1 + 2) * 3 > 4 and (name == "a" or name == "b")')
     assert isinstance(node, BoolOp)
     compare = node.items[0]
     assert isinstance(compare, Compare) and isinstance(compare.left, MathOp)
@@ -54,7 +54,7 @@ def test_literals() -> None:
     assert parse_value("nil").value is None  # type: ignore[attr-defined]
     assert parse_value("true").value is True  # type: ignore[attr-defined]
     assert isinstance(parse_value("SPAN_KIND_SERVER"), EnumSym)
-    assert isinstance(parse_value("[1, \"a\", [2]]"), ListLit)
+    assert isinstance(parse_value('[1, "a", [2]]'), ListLit)
     node = parse_value('{"a": {"b": 1}, "c": [1,2],}')
     assert isinstance(node, MapLit) and [k for k, _ in node.items] == ["a", "c"]
 

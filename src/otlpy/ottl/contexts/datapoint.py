@@ -131,11 +131,34 @@ def _buckets(obj: str, side: str, fields: Sequence[Field], path_text: str) -> Ge
     sub = fields[1]
     no_keys(sub, path_text)
     no_more(fields, 2, path_text, "datapoint")
-    if sub.name == "offset":
-        return _typed(f"{obj}.{side}", "offset", ("Buckets",), int, "int64")
-    if sub.name == "bucket_counts":
-        return _typed(f"{obj}.{side}", "bucket_counts", ("Buckets",), int, "[]uint64", seq=True)
-    raise path_error(path_text, sub, "datapoint")
+    if sub.name not in ("offset", "bucket_counts"):
+        raise path_error(path_text, sub, "datapoint")
+    attr = sub.name
+    point = attrgetter(obj)
+
+    def get_part(ctx: TransformContext) -> Any:
+        dp = point(ctx)
+        if type(dp).__name__ != _EXPONENTIAL:
+            return None
+        value = getattr(getattr(dp, side), attr)
+        return list(value) if attr == "bucket_counts" else value
+
+    def set_part(ctx: TransformContext, value: Any) -> None:
+        dp = point(ctx)
+        if type(dp).__name__ != _EXPONENTIAL:
+            return
+        buckets = getattr(dp, side)
+        if attr == "offset":
+            if type(value) is not int:
+                raise OttlError(f"expected int64 but got {type_name(value)}")
+            buckets.offset = value
+            return
+        if not isinstance(value, list) or not all(type(v) is int for v in value):
+            raise OttlError(f"expected []uint64 but got {type_name(value)}")
+        del buckets.bucket_counts[:]
+        buckets.bucket_counts.extend(value)
+
+    return GetSetter(get_part, set_part)
 
 
 _NAMES = frozenset(
