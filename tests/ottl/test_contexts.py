@@ -256,7 +256,7 @@ def test_datapoint_context() -> None:
     assert value("UnixNano(time)", request, "datapoint") == START
     parse_statements(
         [
-            'set(value_double, value_double * 2.0) where value_double > 0.0',
+            "set(value_double, value_double * 2.0) where value_double > 0.0",
             "set(value_int, value_int + 1) where value_int > 0",
             'set(attributes["m"], metric.name)',
             "set(sum, 10.0)",

@@ -367,8 +367,7 @@ class Compiler:
             items = [self.expr(item) for item in node.items]
             return [typed_getter(item_kind, e.get) for e in items], all(e.const for e in items)
         expr = self.expr(node)
-        if expr.const and kind != "any":
-            self._check_constant(kind, expr, where)
+        # constants of the wrong type fail when run, as in the Collector (not at startup)
         return typed_getter(kind, expr.get), expr.const
 
     def _check_constant(self, kind: str, expr: Expr, where: str) -> None:

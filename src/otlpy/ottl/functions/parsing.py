@@ -272,11 +272,19 @@ def _url(target: Getter) -> Run:
     return run
 
 
+def _std_decode(data: bytes) -> bytes:
+    return base64.b64decode(data, validate=True)
+
+
+def _url_decode(data: bytes) -> bytes:
+    return base64.b64decode(data, altchars=b"-_", validate=True)
+
+
 _BASE64 = {
-    "base64": (base64.b64decode, base64.b64encode, True),
-    "base64-raw": (base64.b64decode, base64.b64encode, False),
-    "base64-url": (base64.urlsafe_b64decode, base64.urlsafe_b64encode, True),
-    "base64-raw-url": (base64.urlsafe_b64decode, base64.urlsafe_b64encode, False),
+    "base64": (_std_decode, base64.b64encode, True),
+    "base64-raw": (_std_decode, base64.b64encode, False),
+    "base64-url": (_url_decode, base64.urlsafe_b64encode, True),
+    "base64-raw-url": (_url_decode, base64.urlsafe_b64encode, False),
 }
 
 

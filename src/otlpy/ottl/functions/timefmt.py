@@ -269,7 +269,7 @@ def parse_duration(text: str) -> int:
     """Go's ``time.ParseDuration``: nanoseconds in ``"1h30m"``, ``"-1.5s"``, ``"0"``."""
     original = text
     sign = 1
-    if text[:1] in "+-":
+    if text and text[0] in "+-":
         sign = -1 if text[0] == "-" else 1
         text = text[1:]
     if text == "0":

@@ -109,7 +109,7 @@ def _predicate(pred: str, nodes: list[ET.Element]) -> list[ET.Element]:
         return [n for n in nodes if n.attrib.get(name) == value]
     m = re.fullmatch(r"contains\(\s*text\(\)\s*,\s*(['\"])(.*)\1\s*\)", pred)
     if m:
-        return [n for n in nodes if m.group(2) in "".join(n.itertext())]
+        return [n for n in nodes if m.group(2) in (n.text or "")]
     m = re.fullmatch(r"([\w.:-]+)\s*=\s*(['\"])(.*)\2", pred)
     if m:
         name, _, value = m.groups()
