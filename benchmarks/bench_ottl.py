@@ -159,7 +159,8 @@ def main() -> None:
     ottl_rate, hand_rate, decode = bench_execute(raw, args.rounds)
     corpus, compile_rate = bench_compile(max(1, args.rounds // 4))
     print(
-        f"5 statements, 512-span batches, {args.rounds} rounds (decode {decode * 1e3:.2f} ms/batch, not included)"
+        f"5 statements, 512-span batches, {args.rounds} rounds "
+        f"(decode {decode * 1e3:.2f} ms/batch, not included)"
     )
     print(f"  otlpy.ottl      {ottl_rate:>10,.0f} spans/s")
     print(f"  hand-written    {hand_rate:>10,.0f} spans/s  (ottl at {ottl_rate / hand_rate:.0%})")

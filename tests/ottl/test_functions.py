@@ -12,8 +12,8 @@ from otlpy.ottl import (
     OttlError,
     OttlSyntaxError,
     Timestamp,
-    parse_conditions,
     iter_contexts,
+    parse_conditions,
     parse_statements,
     parse_value_expression,
 )
