@@ -484,13 +484,13 @@ def format_float(value: float) -> str:
         return "NaN"
     text = repr(value)
     if "e" in text or "E" in text:
-        text = format(value, "f") if abs(value) >= 1 else _expand_small(value)
+        text = _expand_exponent(value)
     if text.endswith(".0"):
         text = text[:-2]
     return text
 
 
-def _expand_small(value: float) -> str:
+def _expand_exponent(value: float) -> str:
     from decimal import Decimal
 
     return format(Decimal(repr(value)), "f")
