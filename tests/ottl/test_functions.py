@@ -167,6 +167,12 @@ def attrs_after(statement: str, attributes: dict[str, Any] | None = None) -> dic
         ('FNV("hello")', -6615550055289275125),
         ('Murmur3Hash("Hello World")', murmur3_32(b"Hello World").to_bytes(4, "little").hex()),
         ('String(SpanID("0102030405060708"))', "[1,2,3,4,5,6,7,8]"),
+        # published MurmurHash3 test vectors (the 128-bit one exercises the 16-byte blocks)
+        (
+            'Murmur3Hash128("The quick brown fox jumps over the lazy dog")',
+            "6c1b07bc7bbc4be347939ac4a93c437a",
+        ),
+        ('Murmur3Hash("The quick brown fox jumps over the lazy dog")', "23f74f2e"),
         ("Hex(ProfileID(0x00112233445566778899aabbccddeeff))", "00112233445566778899aabbccddeeff"),
         ("Len(UUID())", 36),
         ("Substring(UUIDv7(), 14, 1)", "7"),
