@@ -223,12 +223,12 @@ def test_attribute_cache_keeps_types_apart() -> None:
 
 
 def test_attribute_cache_is_bounded() -> None:
-    from otlpy.wire import json_to_protobuf
+    from otlpy.wire import json_decoder
 
     attributes = [{"key": f"k{i}", "value": {"stringValue": "v"}} for i in range(9000)]
     message = decode_request(Signal.TRACES, orjson.dumps(spans_request(attributes=attributes)))
     assert len(first_span(message).attributes) == 9000
-    assert len(json_to_protobuf._kv_cache) <= json_to_protobuf._KV_CACHE_LIMIT
+    assert len(json_decoder._kv_cache) <= json_decoder._KV_CACHE_LIMIT
 
 
 def test_json_to_protobuf_gives_bytes() -> None:
@@ -409,14 +409,14 @@ def test_too_deeply_nested(levels: int, what: str) -> None:
 
 
 def test_encoder_attribute_cache_is_bounded() -> None:
-    from otlpy.wire import protobuf_to_json
+    from otlpy.wire import json_encoder
 
     attributes = [{"key": f"k{i}", "value": {"intValue": i}} for i in range(9000)]
     message = decode_request(Signal.TRACES, orjson.dumps(spans_request(attributes=attributes)))
     out = orjson.loads(encode_request(message))
     encoded = out["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"]
     assert encoded[8999] == {"key": "k8999", "value": {"intValue": "8999"}}
-    assert protobuf_to_json._KV_CACHE_LIMIT < 9000
+    assert json_encoder._KV_CACHE_LIMIT < 9000
 
 
 def test_encode_any_message_type() -> None:

@@ -25,8 +25,8 @@ from google.protobuf.message import DecodeError
 
 from otlpy.errors import PermanentError
 from otlpy.pdata import Signal, request_type
-from otlpy.wire.json_to_protobuf import JsonProblem, encode_json_object, table_for
-from otlpy.wire.protobuf_to_json import converter_for
+from otlpy.wire.json_decoder import JsonProblem, encode_json_object, table_for
+from otlpy.wire.json_encoder import converter_for
 
 __all__ = ["decode_request", "encode_request", "encode_request_to_dict", "json_to_protobuf"]
 

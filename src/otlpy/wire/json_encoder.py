@@ -144,7 +144,7 @@ class _Generator:
     def compile(self) -> None:
         source = "\n\n".join(self.sources)
         # The source is generated from the installed OTLP descriptors, never from input data.
-        exec(compile(source, "<otlpy.wire.protobuf_to_json>", "exec"), self.namespace)  # noqa: S102
+        exec(compile(source, "<otlpy.wire.json_encoder>", "exec"), self.namespace)  # noqa: S102
         self.sources.clear()
 
 
