@@ -424,10 +424,12 @@ def main() -> int:
         best = max(runs, key=lambda r: r.spans_per_s) if rate == 0 else runs[-1]
         results.append(best)
         print(
-            f"{name:12s} {best.spans_per_s:>10,.0f} spans/s  collector CPU "
-            f"{best.cpu_share * 100:5.1f}% of a core, {best.us_per_span:5.2f} us/span  "
-            f"RSS max {best.rss_mib_max:6.1f} MiB  (sender: {best.sender['accepted_per_s']:,.0f}"
-            f" accepted/s, {best.sender['items_failed']:,} failed; lost {best.lost:,})",
+            f"{name:12s} {best.spans_per_s:>9,.0f} spans/s at the sink | collector: "
+            f"{best.cpu_share * 100:5.1f}% of its core, {best.us_per_span:4.2f} us CPU/span "
+            f"(= {1e6 / best.us_per_span:>9,.0f} spans per CPU-second), RSS max "
+            f"{best.rss_mib_max:5.1f} MiB, end {best.rss_mib_end:5.1f} MiB | sender: "
+            f"{best.sender['accepted_per_s']:,.0f} accepted/s, {best.sender['items_failed']:,} "
+            f"failed | lost {best.lost:,}",
             flush=True,
         )
         for frame, share in best.profile:
