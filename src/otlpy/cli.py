@@ -166,9 +166,11 @@ def _delegate(command: str, argv: list[str]) -> int:
 
 def dispatch(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _DELEGATES:
+        # argparse would eat the sub-command's own options (even --help): hand them over whole.
+        return _delegate(argv[0], argv[1:])
     args = _parser().parse_args(argv)
-    if args.command in _DELEGATES:
-        return _delegate(args.command, list(args.args))
     if args.command == "validate":
         return _cmd_validate(args.config)
     if args.command == "version":

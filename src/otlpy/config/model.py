@@ -266,7 +266,8 @@ def build(data: Mapping[str, Any]) -> CollectorConfig:
     pipelines: dict[PipelineID, PipelineConfig] = {}
     used_receivers: set[ComponentID] = set()
     connector_sides: dict[ComponentID, set[str]] = {}
-    if not service_yaml.pipelines and "service" in data:
+    pipelines_reported = any(p.path.startswith("service.pipelines") for p in problems)
+    if not service_yaml.pipelines and "service" in data and not pipelines_reported:
         problems.append(ConfigProblem("service.pipelines", "at least one pipeline is required"))
     for key, pipe in service_yaml.pipelines.items():
         path = f"service.pipelines.{key}"

@@ -47,15 +47,16 @@ class Collector:
 
     async def start(self) -> None:
         """Start every component, downstream first; on failure, stop what started and raise."""
-        await self._start_metrics_server()
-        for name, component in self.graph.start_order():
-            try:
+        name = "self-telemetry server"
+        try:
+            await self._start_metrics_server()
+            for name, component in self.graph.start_order():
                 await component.start(self)
-            except Exception:
-                log.exception("cannot start %s", name)
-                await self.shutdown()
-                raise
-            self._started.append((name, component))
+                self._started.append((name, component))
+        except Exception:
+            log.exception("cannot start %s", name)
+            await self.shutdown()
+            raise
         self._notify("ready")
         log.info("collector started: %d pipelines", len(self.config.service.pipelines))
 
