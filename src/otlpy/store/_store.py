@@ -221,7 +221,7 @@ class Store:
                     table = logs_table(message, self._resources)
                 else:
                     table = metrics_table(message, self._resources)
-            except (pa.ArrowException, OverflowError, ValueError, TypeError) as exc:
+            except (pa.ArrowException, AttributeError, OverflowError, ValueError, TypeError) as exc:
                 raise PermanentError(f"cannot store {signal} data: {exc}") from exc
             if table is None:
                 return 0
