@@ -76,6 +76,8 @@ _OPEN: set[Path] = set()
 _OPEN_LOCK = threading.Lock()
 
 _BATCH = "SELECT * FROM _otlpy_batch"
+# Tables up to this many rows are rewritten to reclaim deleted rows (see _compact_small_tables).
+_COMPACT_ROWS = 2 * 122_880
 
 _TIME_COLUMNS = {"spans": "start_time", "logs": "timestamp", "metric_points": "time"}
 
@@ -149,7 +151,11 @@ class Store:
         self._pending: dict[Signal, list[Any]] = {s: [] for s in Signal}
         self._pending_rows = 0
         self._closed = False
-        row = con.execute("SELECT coalesce(max(seq), 0) FROM logs").fetchone()
+        # after retention emptied the logs table, the cursor high-water mark is in otlpy_meta
+        row = con.execute(
+            "SELECT greatest((SELECT coalesce(max(seq), 0) FROM logs), (SELECT coalesce(max("
+            "value::BIGINT), 0) FROM otlpy_meta WHERE key = 'log_seq'))"
+        ).fetchone()
         self._next_seq = int(row[0]) + 1
 
     @classmethod
@@ -161,11 +167,15 @@ class Store:
         flush_rows: int = 65_536,
         memory_limit: str | None = None,
         threads: int | None = None,
+        block_size: int | None = None,
     ) -> Store:
         """Open (creating if needed) the store in ``data_dir``.
 
         ``flush_rows``: buffered rows that trigger a flush from :meth:`write`.
         ``memory_limit`` (e.g. ``"512MB"``) and ``threads`` are passed to DuckDB.
+        ``block_size`` (bytes, a power of two from 16 KiB to 256 KiB, the default) applies to
+        a new database: space is allocated and freed in blocks, so small blocks let a small
+        ``max_bytes`` be kept more exactly.
         Raises :class:`StoreError` when the directory is not usable: not a directory, not
         writable, locked by another process, or holding a corrupt database.
         """
@@ -182,6 +192,8 @@ class Store:
                 config["memory_limit"] = memory_limit
             if threads is not None:
                 config["threads"] = threads
+            if block_size is not None:
+                config["default_block_size"] = str(block_size)
             con = _connect(path, config)
             try:
                 ensure_schema(con)
@@ -382,18 +394,20 @@ class Store:
         if policy.max_bytes is not None:
             target = int(policy.max_bytes * 0.9)
             # Deleting a fraction of the rows frees about that fraction of the blocks once
-            # checkpointed; a few rounds absorb the estimate's error.
+            # checkpointed; a few rounds absorb the estimate's error. A round that frees
+            # nothing stops the loop rather than deleting ever more.
             for _ in range(5):
                 if after <= policy.max_bytes:
                     break
                 fraction = min(1.0, 1.0 - target / after)
                 removed = self._delete_oldest(fraction)
-                if not removed:
-                    break
                 for table, count in removed.items():
                     deleted[table] += count
+                self._compact_small_tables()
                 self._checkpoint()
-                after = sum(self._sizes_locked())
+                previous, after = after, sum(self._sizes_locked())
+                if not removed or after >= previous:
+                    break
         if any(deleted.values()):
             self._drop_orphans()
             self._checkpoint()
@@ -423,6 +437,27 @@ class Store:
                 removed[table] = int(row[0])
         return removed
 
+    def _compact_small_tables(self) -> None:
+        """Rewrite small tables that hold many deleted rows.
+
+        DuckDB frees the space of deleted rows when a checkpoint can merge row groups; a
+        table in a single row group (up to 122,880 rows) keeps it until rewritten.
+        """
+        con = self._con
+        for table in _TIME_COLUMNS:
+            physical, live = con.execute(
+                "SELECT estimated_size, (SELECT count(*) FROM " + table + ") "  # noqa: S608
+                "FROM duckdb_tables() WHERE table_name = ?",
+                [table],
+            ).fetchone()
+            if live < physical <= _COMPACT_ROWS:
+                con.execute("BEGIN TRANSACTION")
+                con.execute(f"CREATE TEMP TABLE _otlpy_keep AS SELECT * FROM {table}")  # noqa: S608
+                con.execute(f"DELETE FROM {table}")  # noqa: S608
+                con.execute(f"INSERT INTO {table} SELECT * FROM _otlpy_keep")  # noqa: S608
+                con.execute("DROP TABLE _otlpy_keep")
+                con.execute("COMMIT")
+
     def _drop_orphans(self) -> None:
         con = self._con
         con.execute("BEGIN TRANSACTION")
@@ -438,6 +473,9 @@ class Store:
         con.execute(
             "DELETE FROM metrics WHERE (name, type, unit, temporality, monotonic) NOT IN ("
             "SELECT DISTINCT name, type, unit, temporality, monotonic FROM metric_points)"
+        )
+        con.execute(
+            "INSERT OR REPLACE INTO otlpy_meta VALUES ('log_seq', ?)", [str(self._next_seq - 1)]
         )
         con.execute("COMMIT")
         self._resources.forget()
