@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from store_builders import HOUR, NOW, log_request, make_span, metrics_request, trace_request
-
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric, NumberDataPoint
+
 from otlpy.pdata import Signal
 from otlpy.store import RetentionPolicy, Store
 from otlpy.store.queries import latest_log_cursor, operations, services
+from store_builders import HOUR, NOW, log_request, make_span, metrics_request, trace_request
 
 
 def _gauge(name: str, at: int) -> Metric:

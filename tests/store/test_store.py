@@ -10,6 +10,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric, NumberDataPoint
+
+from otlpy.errors import PermanentError, RetryableError
+from otlpy.pdata import Batch, Signal
+from otlpy.store import DB_FILE, SCHEMA_VERSION, RetentionPolicy, Store, StoreError
+from otlpy.store._schema import SchemaVersionError, ensure_schema
 from store_builders import (
     NOW,
     attrs,
@@ -19,14 +27,6 @@ from store_builders import (
     rich_trace_request,
     trace_request,
 )
-
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
-from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric, NumberDataPoint
-from otlpy.errors import PermanentError, RetryableError
-from otlpy.pdata import Batch, Signal
-from otlpy.store import DB_FILE, SCHEMA_VERSION, RetentionPolicy, Store, StoreError
-from otlpy.store._schema import SchemaVersionError, ensure_schema
 
 
 def count(store: Store, table: str) -> int:
