@@ -24,6 +24,7 @@ __all__ = [
     "attribute_patterns",
     "attributes_json",
     "from_wire_text",
+    "json_value_text",
     "to_wire_text",
 ]
 

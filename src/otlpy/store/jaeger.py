@@ -33,6 +33,7 @@ __all__ = [
     "response",
     "services_response",
     "span",
+    "tag",
     "trace",
     "traces_response",
     "v3_error",
