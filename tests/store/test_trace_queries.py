@@ -24,6 +24,7 @@ from otlpy.store.queries import (
     find_traces,
     get_trace,
     get_traces,
+    operation_stats,
     operations,
     parse_trace_id,
     services,
@@ -305,3 +306,30 @@ def test_dependencies(store: Store) -> None:
         "call_count": 3,
     }
     assert dependencies(store, NOW - 3 * HOUR, HOUR) == []
+
+
+def test_operation_stats(searchable: Store) -> None:
+    stats = operation_stats(searchable, quantiles=(0.5, 1.0))
+    assert stats == [
+        {
+            "service": "api",
+            "operation": "load",
+            "span_kind": "client",
+            "count": 10,
+            "errors": 0,
+            "durations": {"p50": MS, "p100": MS},
+        },
+        {
+            "service": "web",
+            "operation": "GET /item",
+            "span_kind": "server",
+            "count": 10,
+            "errors": 4,
+            "durations": {"p50": 55 * MS, "p100": 100 * MS},
+        },
+    ]
+    first = NOW - HOUR
+    recent = operation_stats(searchable, service="web", start=first + 8 * 60 * 10**9, end=NOW)
+    assert [(s["count"], s["durations"]["p99"]) for s in recent] == [(2, pytest.approx(99.9 * MS))]
+    with pytest.raises(ValueError, match="quantiles"):
+        operation_stats(searchable, quantiles=(-1.0,))

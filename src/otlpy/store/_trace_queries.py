@@ -20,12 +20,14 @@ __all__ = [
     "SPAN_KINDS",
     "DependencyLink",
     "Operation",
+    "OperationStats",
     "TraceQuery",
     "dependencies",
     "find_trace_ids",
     "find_traces",
     "get_trace",
     "get_traces",
+    "operation_stats",
     "operations",
     "parse_trace_id",
     "services",
@@ -52,6 +54,17 @@ class Operation(TypedDict):
 
     name: str
     span_kind: str
+
+
+class OperationStats(TypedDict):
+    """Span count, error count and duration percentiles (ns) of one operation."""
+
+    service: str
+    operation: str
+    span_kind: str
+    count: int
+    errors: int
+    durations: dict[str, float]
 
 
 class DependencyLink(TypedDict):
@@ -268,3 +281,46 @@ def dependencies(store: Store, end_ns: int, lookback_ns: int) -> list[Dependency
         [start, end_ns, end_ns],
     )
     return [{"parent": p, "child": c, "call_count": n} for p, c, n in rows]
+
+
+def operation_stats(
+    store: Store,
+    *,
+    service: str | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    quantiles: Sequence[float] = (0.5, 0.9, 0.99),
+) -> list[OperationStats]:
+    """Per service, operation and span kind: span count, errors and duration percentiles
+    (``p50``... in nanoseconds, interpolated) of the spans starting in ``[start, end]``."""
+    if any(not 0 <= q <= 1 for q in quantiles):
+        raise ValueError("quantiles must be between 0 and 1")
+    conditions = []
+    params: list[Any] = [list(quantiles)]
+    for column, op, bound in (
+        ("service_name", "=", service),
+        ("start_time", ">=", start),
+        ("start_time", "<=", end),
+    ):
+        if bound is not None:
+            conditions.append(f"{column} {op} ?")
+            params.append(bound)
+    where = " AND ".join(conditions) or "TRUE"
+    rows = store.query(
+        "SELECT service_name, name, kind, count(*), count(*) FILTER (status_code = 2), "  # noqa: S608
+        f"quantile_cont(duration, ?::DOUBLE[]) FROM spans WHERE {where} "
+        "GROUP BY ALL ORDER BY 1, 2, 3",
+        params,
+    )
+    names = [f"p{q * 100:g}" for q in quantiles]
+    return [
+        {
+            "service": service_name,
+            "operation": name,
+            "span_kind": KIND_NAMES.get(kind, ""),
+            "count": n,
+            "errors": errors,
+            "durations": dict(zip(names, values, strict=True)),
+        }
+        for service_name, name, kind, n, errors, values in rows
+    ]

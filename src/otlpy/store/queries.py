@@ -1,8 +1,9 @@
 """Queries over the store, returning plain Python data (dicts, lists, str, int, float).
 
 Traces: :func:`services`, :func:`operations`, :func:`get_trace`, :func:`find_traces`,
-:func:`dependencies`, :func:`trace_logs`. Logs: :func:`search_logs`, :func:`logs_after` (live
-tail). Metrics: :func:`metric_names`, :func:`metric_series`, :func:`metric_histogram`.
+:func:`dependencies`, :func:`operation_stats`, :func:`trace_logs`.
+Logs: :func:`search_logs`, :func:`logs_after` (live tail).
+Metrics: :func:`metric_names`, :func:`metric_series`, :func:`metric_histogram`.
 
 Every function takes the :class:`~otlpy.store.Store` first, blocks, and is safe to call from
 any thread while the store is being written. Times are unix nanoseconds, ids lowercase hex.
@@ -45,12 +46,14 @@ from otlpy.store._trace_queries import (
     SPAN_KINDS,
     DependencyLink,
     Operation,
+    OperationStats,
     TraceQuery,
     dependencies,
     find_trace_ids,
     find_traces,
     get_trace,
     get_traces,
+    operation_stats,
     operations,
     parse_trace_id,
     services,
@@ -69,6 +72,7 @@ __all__ = [
     "LogRecordDict",
     "MetricInfo",
     "Operation",
+    "OperationStats",
     "ResourceRecord",
     "ScopeRecord",
     "Series",
@@ -86,6 +90,7 @@ __all__ = [
     "metric_histogram",
     "metric_names",
     "metric_series",
+    "operation_stats",
     "operations",
     "parse_trace_id",
     "search_logs",
