@@ -333,3 +333,14 @@ def test_operation_stats(searchable: Store) -> None:
     assert [(s["count"], s["durations"]["p99"]) for s in recent] == [(2, pytest.approx(99.9 * MS))]
     with pytest.raises(ValueError, match="quantiles"):
         operation_stats(searchable, quantiles=(-1.0,))
+
+
+def test_tag_search_is_exact_for_awkward_bytes(store: Store) -> None:
+    awkward = ["back\\slash", 'quote"s', "it's", "ümlaut ✓", "\\x4A", "tab\tnew\nline"]
+    spans = [make_span(i + 1, 1, attributes={"v": text}) for i, text in enumerate(awkward)]
+    spans.append(make_span(99, 1, attributes={"v": "J"}))  # the text form of a tag byte
+    store.write(Signal.TRACES, trace_request("svc", spans))
+    store.flush()
+    for i, text in enumerate(awkward):
+        assert find_trace_ids(store, TraceQuery(tags={"v": text})) == [f"{i + 1:032x}"]
+    assert find_trace_ids(store, TraceQuery(tags={"v": "back"})) == []

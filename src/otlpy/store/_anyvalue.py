@@ -4,6 +4,11 @@ The store keeps spans and log records as their serialized protobuf bytes (see ``
 attribute equality search looks for the exact bytes an attribute serializes to. Protobuf
 encoding by upb is deterministic, so encoding the searched ``KeyValue`` with the same library
 gives the same bytes the record holds.
+
+DuckDB cannot search a BLOB, but it can search a BLOB's text form, where every byte becomes
+one token: printable ASCII as itself, anything else (and ``\\``, ``"``, ``'``) as ``\\xHH``.
+Searching the text form of the pattern in the text form of the record finds the pattern's
+bytes (``PROTO_CONTAINS``).
 """
 
 from __future__ import annotations
@@ -18,17 +23,19 @@ import orjson
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 __all__ = [
+    "PROTO_CONTAINS",
     "any_value_json",
     "any_value_plain",
     "any_value_text",
     "attribute_patterns",
     "attributes_json",
-    "from_wire_text",
     "json_value_text",
-    "to_wire_text",
 ]
 
 JSONValue = dict[str, Any]
+
+# SQL: the ``proto`` column holds the bytes of the parameter (see the module docstring)
+PROTO_CONTAINS = "contains(proto::VARCHAR, ?::BLOB::VARCHAR)"
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
@@ -137,16 +144,6 @@ def _double_text(number: float) -> str:
     return repr(number)
 
 
-def to_wire_text(data: bytes) -> str:
-    """Bytes as text, one code point per byte, so that DuckDB can search them as a VARCHAR."""
-    return data.decode("latin-1")
-
-
-def from_wire_text(text: str) -> bytes:
-    """The inverse of :func:`to_wire_text`."""
-    return text.encode("latin-1")
-
-
 def _varint(number: int) -> bytes:
     out = bytearray()
     while True:
@@ -177,16 +174,16 @@ def _candidate_values(text: str) -> list[Any]:
     return candidates
 
 
-def attribute_patterns(field_number: int, key: str, text: str) -> list[str]:
+def attribute_patterns(field_number: int, key: str, text: str) -> list[bytes]:
     """Search patterns for attribute ``key`` equal to ``text`` in a serialized record.
 
     ``field_number`` is the record's repeated ``attributes`` field (9 in ``Span``, 6 in
-    ``LogRecord``). Each pattern is one framed ``KeyValue`` as :func:`to_wire_text` text; a
-    record has the attribute when its bytes contain any of them.
+    ``LogRecord``). Each pattern is one framed ``KeyValue``; a record has the attribute when
+    its bytes contain any of them.
     """
     tag = _varint(field_number << 3 | 2)
     patterns = []
     for value in _candidate_values(text):
         body = KeyValue(key=key, value=value).SerializeToString()
-        patterns.append(to_wire_text(tag + _varint(len(body)) + body))
+        patterns.append(tag + _varint(len(body)) + body)
     return patterns

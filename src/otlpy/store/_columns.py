@@ -190,7 +190,7 @@ def spans_table(message: Message, resources: ResourceRegistry) -> Any:
     codes: list[int] = []
     messages: list[str] = []
     flags: list[int] = []
-    protos: list[str] = []
+    protos: list[bytes] = []
     services: list[str] = []
     resource_ids: list[int] = []
     scope_names: list[str] = []
@@ -220,7 +220,7 @@ def spans_table(message: Message, resources: ResourceRegistry) -> Any:
                 codes.append(status.code)
                 messages.append(status.message)
                 flags.append(span.flags)
-                protos.append(span.SerializeToString().decode("latin-1"))
+                protos.append(span.SerializeToString())
     if not protos:
         return None
     start = _nanos(starts)
@@ -244,7 +244,7 @@ def spans_table(message: Message, resources: ResourceRegistry) -> Any:
             "resource_id": pa.array(resource_ids, pa.uint64()),
             "scope_name": pa.array(scope_names, pa.string()),
             "scope_version": pa.array(scope_versions, pa.string()),
-            "proto": pa.array(protos, pa.string()),
+            "proto": pa.array(protos, pa.binary()),
         }
     )
 
@@ -264,7 +264,7 @@ def logs_table(message: Message, resources: ResourceRegistry) -> Any:
     span_ids: list[bytes] = []
     flags: list[int] = []
     event_names: list[str] = []
-    protos: list[str] = []
+    protos: list[bytes] = []
     services: list[str] = []
     resource_ids: list[int] = []
     scope_names: list[str] = []
@@ -301,7 +301,7 @@ def logs_table(message: Message, resources: ResourceRegistry) -> Any:
                 span_ids.append(record.span_id)
                 flags.append(record.flags)
                 event_names.append(record.event_name)
-                protos.append(record.SerializeToString().decode("latin-1"))
+                protos.append(record.SerializeToString())
     if not protos:
         return None
     return pa.table(
@@ -320,7 +320,7 @@ def logs_table(message: Message, resources: ResourceRegistry) -> Any:
             "resource_id": pa.array(resource_ids, pa.uint64()),
             "scope_name": pa.array(scope_names, pa.string()),
             "scope_version": pa.array(scope_versions, pa.string()),
-            "proto": pa.array(protos, pa.string()),
+            "proto": pa.array(protos, pa.binary()),
         }
     )
 

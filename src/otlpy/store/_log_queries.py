@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from otlpy.store._anyvalue import attribute_patterns
+from otlpy.store._anyvalue import PROTO_CONTAINS, attribute_patterns
 from otlpy.store._records import LOG_COLUMNS, LogRecordDict, load_resources, log_record
 from otlpy.store._store import Store
 from otlpy.store._trace_queries import parse_trace_id
@@ -71,7 +71,7 @@ def _where(query: LogQuery) -> tuple[str, list[Any]]:
     for key, value in query.attributes.items():
         alternatives = []
         for pattern in attribute_patterns(_LOG_ATTRIBUTES_FIELD, key, value):
-            alternatives.append("contains(proto, ?)")
+            alternatives.append(PROTO_CONTAINS)
             params.append(pattern)
         alternatives.append(
             "resource_id IN (SELECT resource_id FROM resources WHERE attributes[?] = ?)"

@@ -7,9 +7,9 @@ Layout, and why:
   ``proto``. Attributes, events, links and dropped counts are read back from ``proto``.
   Walking every attribute of every span in Python to build a ``MAP`` costs about 2 us per
   attribute (25 us per span with ten attributes, measured): four times the ingest budget.
-  Serializing the span is one call (about 1.6 us). ``proto`` is a VARCHAR holding one code
-  point per byte, so that ``contains()`` can search it: attribute equality search looks for
-  the exact bytes of the wanted ``KeyValue`` (see ``_anyvalue.attribute_patterns``).
+  Serializing the span is one call (about 1.6 us). Attribute equality search looks for the
+  exact bytes of the wanted ``KeyValue`` in ``proto`` (see ``_anyvalue.attribute_patterns``),
+  through DuckDB's text form of a BLOB, where every byte maps to one unambiguous token.
 - ``resources`` holds each distinct resource once, with its attributes as a
   ``MAP(VARCHAR, VARCHAR)`` of stringified values (for search) and as typed OTLP JSON (for
   display). Rows point at it by ``resource_id``, a hash of the serialized resource.
@@ -77,7 +77,7 @@ _TABLES = (
         resource_id UBIGINT NOT NULL,
         scope_name VARCHAR NOT NULL,
         scope_version VARCHAR NOT NULL,
-        proto VARCHAR NOT NULL
+        proto BLOB NOT NULL
     )
     """,
     "CREATE INDEX spans_trace_id ON spans (trace_id)",
@@ -106,7 +106,7 @@ _TABLES = (
         resource_id UBIGINT NOT NULL,
         scope_name VARCHAR NOT NULL,
         scope_version VARCHAR NOT NULL,
-        proto VARCHAR NOT NULL
+        proto BLOB NOT NULL
     )
     """,
     """

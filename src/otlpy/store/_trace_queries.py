@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from otlpy.store._anyvalue import attribute_patterns
+from otlpy.store._anyvalue import PROTO_CONTAINS, attribute_patterns
 from otlpy.store._records import (
     SPAN_COLUMNS,
     TraceRecord,
@@ -192,7 +192,7 @@ def _tag_condition(key: str, value: str, params: list[Any]) -> str:
     ``value``."""
     alternatives = []
     for pattern in attribute_patterns(_SPAN_ATTRIBUTES_FIELD, key, value):
-        alternatives.append("contains(proto, ?)")
+        alternatives.append(PROTO_CONTAINS)
         params.append(pattern)
     alternatives.append(
         "resource_id IN (SELECT resource_id FROM resources WHERE attributes[?] = ?)"
