@@ -160,9 +160,8 @@ def test_bad_options_are_refused(tmp_path: Path) -> None:
 
 
 def test_a_second_open_of_the_same_directory_is_refused(tmp_path: Path) -> None:
-    with PersistentQueue.open(tmp_path):
-        with pytest.raises(QueueLockedError, match="already open"):
-            PersistentQueue.open(tmp_path)
+    with PersistentQueue.open(tmp_path), pytest.raises(QueueLockedError, match="already open"):
+        PersistentQueue.open(tmp_path)
     PersistentQueue.open(tmp_path).close()  # released on close
 
 

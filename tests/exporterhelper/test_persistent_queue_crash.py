@@ -77,7 +77,9 @@ def payload(seq: int) -> bytes:
     return seq.to_bytes(8, "big") + body
 
 
-def run_round(directory: Path, policy: str, start: int, kill_after: float) -> tuple[set[int], set[int]]:
+def run_round(
+    directory: Path, policy: str, start: int, kill_after: float
+) -> tuple[set[int], set[int]]:
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(directory), policy, str(start)],
         stdout=subprocess.PIPE,
