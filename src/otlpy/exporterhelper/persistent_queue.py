@@ -836,7 +836,13 @@ class AsyncPersistentQueue:
         self.queue = queue
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup = asyncio.Event()
+        self._interrupted = False
         queue.add_listener(self._on_change)
+
+    def interrupt(self) -> None:
+        """Make waiting and later :meth:`get` calls return ``None`` (the queue stays open)."""
+        self._interrupted = True
+        self._wakeup.set()
 
     def _on_change(self) -> None:
         loop = self._loop
@@ -860,9 +866,9 @@ class AsyncPersistentQueue:
         return self.queue.put(record, items=items)
 
     async def get(self) -> tuple[int, bytes] | None:
-        """The next record, waiting as long as needed; ``None`` once the queue is closed."""
+        """The next record, waiting as long as needed; ``None`` once closed or interrupted."""
         self._loop = asyncio.get_running_loop()
-        while True:
+        while not self._interrupted:
             self._wakeup.clear()
             got = self.queue.get(timeout=0)
             if got is not None:
@@ -870,6 +876,7 @@ class AsyncPersistentQueue:
             if self.queue.closed:
                 return None
             await self._wakeup.wait()
+        return None
 
     def ack(self, rid: int) -> None:
         self.queue.ack(rid)
