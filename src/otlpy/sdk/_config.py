@@ -187,7 +187,7 @@ def _grpc_endpoint(
         else:
             # http:// means plaintext; without a scheme the specification's default is TLS.
             insecure = has_scheme and parts.scheme == "http"
-    if not target:
+    if parts.scheme in ("http", "https") and not parts.netloc:
         c.problems.append(ConfigProblem("endpoint", f"{url!r} names no host"))
     return target, insecure
 

@@ -309,7 +309,7 @@ class Delivery:
         queue = self._ensure_sender()
         record = _HEADER.pack(_VERSION, items, self._run_id) + payload
         with self._lock:
-            accepted = queue.put(record)
+            accepted = queue.put(record, items)
             if accepted:
                 self._submitted += 1
                 self._queued_items += items
@@ -338,7 +338,12 @@ class Delivery:
         queue = self._queue
         assert queue is not None
         while not self._abort.is_set():
-            got = queue.get(_POLL)
+            try:
+                got = queue.get(_POLL)
+            except Exception:  # a failing disk: wait and try again, the data stays where it is
+                self._log(logging.ERROR, "queue", "%s: cannot read the queue", self.name)
+                self._abort.wait(_POLL)
+                continue
             if got is None:
                 if self._closing and self._finished >= self._submitted:
                     break

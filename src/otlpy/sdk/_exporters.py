@@ -102,7 +102,7 @@ class ExporterCore:
         session: Any = None,
         queue_dir: str | os.PathLike[str] | None = None,
         max_queue_bytes: int | None = None,
-        queue_fsync: bool = False,
+        queue_fsync: str | None = None,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         settings = resolve_settings(
@@ -223,7 +223,7 @@ class OTLPSpanExporter(SpanExporter):
         session: Any = None,
         queue_dir: str | os.PathLike[str] | None = None,
         max_queue_bytes: int | None = None,
-        queue_fsync: bool = False,
+        queue_fsync: str | None = None,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         self._otlpy = ExporterCore(
@@ -283,7 +283,7 @@ class OTLPLogExporter(LogRecordExporter):
         session: Any = None,
         queue_dir: str | os.PathLike[str] | None = None,
         max_queue_bytes: int | None = None,
-        queue_fsync: bool = False,
+        queue_fsync: str | None = None,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         self._otlpy = ExporterCore(
@@ -470,7 +470,7 @@ class OTLPMetricExporter(MetricExporter):
         session: Any = None,
         queue_dir: str | os.PathLike[str] | None = None,
         max_queue_bytes: int | None = None,
-        queue_fsync: bool = False,
+        queue_fsync: str | None = None,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         if max_export_batch_size is not None and max_export_batch_size <= 0:

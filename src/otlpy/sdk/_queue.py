@@ -10,10 +10,9 @@ other process uses at the same time (see :func:`open_disk_queue`).
 from __future__ import annotations
 
 import collections
-import fcntl
 import importlib
 import itertools
-import os
+import logging
 import threading
 import time
 from pathlib import Path
@@ -23,12 +22,14 @@ from otlpy.errors import ConfigError, ConfigProblem
 
 __all__ = ["MemoryQueue", "RequestQueue", "open_disk_queue"]
 
+log = logging.getLogger("otlpy.sdk")
+
 
 class RequestQueue(Protocol):
     """A FIFO of byte records with acknowledgement."""
 
-    def put(self, record: bytes) -> bool:
-        """Take ``record``; False (and the record not taken) when the queue is full."""
+    def put(self, record: bytes, items: int = 1) -> bool:
+        """Take ``record`` (``items`` telemetry items); False, record not taken, when full."""
         ...
 
     def get(self, timeout: float) -> tuple[int, bytes] | None:
@@ -62,7 +63,7 @@ class MemoryQueue:
         self._cond = threading.Condition(threading.Lock())
         self._closed = False
 
-    def put(self, record: bytes) -> bool:
+    def put(self, record: bytes, items: int = 1) -> bool:
         with self._cond:
             if self._closed or self._bytes + len(record) > self.max_bytes:
                 return False
@@ -108,20 +109,20 @@ class MemoryQueue:
         return len(self._items) + len(self._inflight)
 
 
-class _LockedQueue:
-    """A disk queue plus the slot lock that keeps other processes out of its directory."""
+class _DiskQueue:
+    """Adapts a ``PersistentQueue`` to :class:`RequestQueue` (refusal is a False, not an error)."""
 
-    __slots__ = ("_lock_fd", "_queue", "path")
+    __slots__ = ("_queue", "path")
 
-    def __init__(self, queue: Any, lock_fd: int, path: Path) -> None:
+    def __init__(self, queue: Any, path: Path) -> None:
         self._queue = queue
-        self._lock_fd = lock_fd
         self.path = path
 
-    def put(self, record: bytes) -> bool:
+    def put(self, record: bytes, items: int = 1) -> bool:
         try:
-            self._queue.put(record)
-        except Exception:  # the disk queue refuses when full or failing: the caller counts a drop
+            self._queue.put(record, items=items)
+        except Exception as exc:  # full, closed or failing disk: the caller counts a drop
+            log.warning("disk queue %s refused a record: %s", self.path, exc)
             return False
         return True
 
@@ -136,15 +137,15 @@ class _LockedQueue:
         self._queue.nack(record_id)
 
     def close(self) -> None:
-        try:
-            self._queue.close()
-        finally:
-            os.close(self._lock_fd)
+        self._queue.close()
+
+    def __len__(self) -> int:
+        return len(self._queue)
 
 
-def _persistent_queue_class() -> Any:
+def _persistent_queue_module() -> Any:
     try:
-        module = importlib.import_module("otlpy.exporterhelper.persistent_queue")
+        return importlib.import_module("otlpy.exporterhelper.persistent_queue")
     except ImportError as exc:
         raise ConfigError(
             [
@@ -155,31 +156,24 @@ def _persistent_queue_class() -> Any:
                 )
             ]
         ) from exc
-    return module.PersistentQueue
 
 
-def open_disk_queue(directory: Path, *, max_bytes: int, fsync: bool) -> _LockedQueue:
+def open_disk_queue(directory: Path, *, max_bytes: int, fsync: str | None) -> _DiskQueue:
     """Open a disk queue in the first free slot under ``directory``.
 
-    Each process takes ``slot-N`` (the lowest N whose lock file no live process holds), so the
-    workers of a pre-forking server each get their own queue, and after a restart each slot, with
-    whatever it still holds, is picked up again by a new process.
+    A queue directory is held by one process at a time, so each process takes ``slot-N``, the
+    lowest N no live process holds: the workers of a pre-forking server each get their own
+    queue, and after a restart each slot, with whatever it still holds, is taken up again.
     """
-    queue_class = _persistent_queue_class()
-    directory.mkdir(parents=True, exist_ok=True)
+    module = _persistent_queue_module()
+    options: dict[str, Any] = {"max_bytes": max_bytes}
+    if fsync is not None:
+        options["fsync"] = fsync
     for n in itertools.count():
         slot = directory / f"slot-{n}"
-        slot.mkdir(exist_ok=True)
-        fd = os.open(slot / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+            queue = module.PersistentQueue.open(slot, **options)
+        except module.QueueLockedError:
             continue
-        try:
-            queue = queue_class.open(slot, max_bytes=max_bytes, fsync=fsync)
-        except BaseException:
-            os.close(fd)
-            raise
-        return _LockedQueue(queue, fd, slot)
+        return _DiskQueue(queue, slot)
     raise AssertionError("unreachable")  # pragma: no cover

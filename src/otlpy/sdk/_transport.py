@@ -145,6 +145,16 @@ def _partial_from_json(signal: Signal, data: bytes) -> Accepted:
     return Accepted(rejected, str(partial.get("errorMessage") or ""))
 
 
+def _default_channel_options() -> tuple[tuple[str, Any], ...]:
+    return (
+        ("grpc.primary_user_agent", USER_AGENT),
+        # gRPC's own reconnect backoff grows to 2 minutes; after an outage the exporter should
+        # notice the server is back within seconds, its retry policy does the pacing.
+        ("grpc.initial_reconnect_backoff_ms", 250),
+        ("grpc.max_reconnect_backoff_ms", 5000),
+    )
+
+
 class GrpcTransport:
     """Calls the signal's ``Export`` method with the request bytes over one channel."""
 
@@ -168,7 +178,7 @@ class GrpcTransport:
         }.get(settings.compression, grpc.Compression.NoCompression)
         given = {name for name, _ in channel_options}
         options = [
-            *((k, v) for k, v in (("grpc.primary_user_agent", USER_AGENT),) if k not in given),
+            *((k, v) for k, v in _default_channel_options() if k not in given),
             *channel_options,
         ]
         if settings.insecure:
