@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
-import orjson
 import pytest
-from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
     OTLPSpanExporter as OfficialGrpcSpanExporter,
 )
@@ -17,30 +14,11 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from otlpy.pdata import Signal
 from otlpy.sdk import OTLPSpanExporter
+from otlpy.wire import decode_request
 
 from .otlp_servers import GrpcOtlpServer, HttpOtlpServer
-
-_ID_KEYS = {"traceId", "spanId", "parentSpanId"}
-
-
-def _hex_to_b64(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {
-            k: base64.b64encode(bytes.fromhex(v)).decode()
-            if k in _ID_KEYS and isinstance(v, str)
-            else _hex_to_b64(v)
-            for k, v in node.items()
-        }
-    if isinstance(node, list):
-        return [_hex_to_b64(v) for v in node]
-    return node
-
-
-def parse_otlp_json(data: bytes, message: Any) -> Any:
-    """Parse OTLP/JSON (hex ids) into ``message``."""
-    json_format.ParseDict(_hex_to_b64(orjson.loads(data)), message)
-    return message
 
 
 def traces(data: bytes) -> ExportTraceServiceRequest:
@@ -87,4 +65,4 @@ def test_http_json_same_as_official(http_server: HttpOtlpServer, spans: list[Any
     official.shutdown()
     mine, theirs = http_server.received["traces"]
     assert http_server.content_types["traces"][0] == "application/json"
-    assert parse_otlp_json(mine, ExportTraceServiceRequest()) == traces(theirs)
+    assert decode_request(Signal.TRACES, mine) == traces(theirs)

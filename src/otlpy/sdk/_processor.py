@@ -414,7 +414,7 @@ _EMPTY_RESOURCE: Resource | None = None
 
 
 def _readable_logs(records: list[Any], for_otlpy: bool) -> list[Any]:
-    global _EMPTY_RESOURCE  # noqa: PLW0603 - made once, on first need
+    global _EMPTY_RESOURCE
     if for_otlpy and all(r.resource is not None for r in records):
         # otlpy's encoder reads the same fields from a ReadWriteLogRecord: no copy needed.
         return records

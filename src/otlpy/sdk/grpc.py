@@ -25,7 +25,7 @@ _Headers = Sequence[tuple[str, str]] | Mapping[str, str] | str | None
 class OTLPSpanExporter(_exporters.OTLPSpanExporter):
     """Span exporter over gRPC, constructed like the official one."""
 
-    def __init__(  # noqa: PLR0917 - the official exporters' positional arguments
+    def __init__(
         self,
         endpoint: str | None = None,
         insecure: bool | None = None,
@@ -56,7 +56,7 @@ class OTLPSpanExporter(_exporters.OTLPSpanExporter):
 class OTLPLogExporter(_exporters.OTLPLogExporter):
     """Log exporter over gRPC, constructed like the official one."""
 
-    def __init__(  # noqa: PLR0917 - the official exporters' positional arguments
+    def __init__(
         self,
         endpoint: str | None = None,
         insecure: bool | None = None,
@@ -87,7 +87,7 @@ class OTLPLogExporter(_exporters.OTLPLogExporter):
 class OTLPMetricExporter(_exporters.OTLPMetricExporter):
     """Metric exporter over gRPC, constructed like the official one."""
 
-    def __init__(  # noqa: PLR0917 - the official exporters' positional arguments
+    def __init__(
         self,
         endpoint: str | None = None,
         insecure: bool | None = None,

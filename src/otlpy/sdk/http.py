@@ -23,7 +23,7 @@ __all__ = ["OTLPLogExporter", "OTLPMetricExporter", "OTLPSpanExporter"]
 class OTLPSpanExporter(_exporters.OTLPSpanExporter):
     """Span exporter over HTTP, constructed like the official one."""
 
-    def __init__(  # noqa: PLR0917 - the official exporters' positional arguments
+    def __init__(
         self,
         endpoint: str | None = None,
         certificate_file: str | None = None,
@@ -55,7 +55,7 @@ class OTLPSpanExporter(_exporters.OTLPSpanExporter):
 class OTLPLogExporter(_exporters.OTLPLogExporter):
     """Log exporter over HTTP, constructed like the official one."""
 
-    def __init__(  # noqa: PLR0917 - the official exporters' positional arguments
+    def __init__(
         self,
         endpoint: str | None = None,
         certificate_file: str | None = None,
@@ -87,7 +87,7 @@ class OTLPLogExporter(_exporters.OTLPLogExporter):
 class OTLPMetricExporter(_exporters.OTLPMetricExporter):
     """Metric exporter over HTTP, constructed like the official one."""
 
-    def __init__(  # noqa: PLR0917 - the official exporters' positional arguments
+    def __init__(
         self,
         endpoint: str | None = None,
         certificate_file: str | None = None,
