@@ -15,6 +15,8 @@ Scenarios (``--scenarios``, default all):
 - ``reencode``: ``batch`` followed by ``touch``, a processor defined here that changes every
   resource (upserts one attribute), so the exporter must encode the request again: the CPU
   difference with ``batch`` is what zero-copy forwarding saves;
+- ``reencode_first``: ``touch`` then ``batch``: the same work on each 512-span request
+  before batching (the batch processor then encodes each touched request once, to merge it);
 - ``steady``: ``batch`` at a steady 10,000 spans/s, for memory and CPU at a typical load;
 - ``direct``: no collector, the sender straight into the sink: what the harness itself can do
   (the CPU and memory figures are then the sender's).
@@ -392,6 +394,7 @@ SCENARIOS: dict[str, tuple[list[str] | None, float]] = {
     "passthrough": ([], 0.0),
     "batch": (["batch"], 0.0),
     "reencode": (["batch", "touch"], 0.0),
+    "reencode_first": (["touch", "batch"], 0.0),
     "steady": (["batch"], 10_000.0),
 }
 
