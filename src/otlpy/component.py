@@ -47,6 +47,8 @@ __all__ = [
     "Settings",
     "factories",
     "find_factory",
+    "register",
+    "unregister",
 ]
 
 log = logging.getLogger(__name__)
@@ -126,7 +128,7 @@ class Factory:
 
     type: str
     kind: Kind
-    config: type[Any]
+    config: Callable[[], Any]
     create: Callable[..., Any]
     signals: frozenset[Signal] = field(default_factory=lambda: frozenset(Signal))
     aliases: tuple[str, ...] = ()
@@ -139,9 +141,27 @@ class Factory:
         return self.config()
 
 
-@cache
+_registered: dict[tuple[Kind, str], Factory] = {}
+
+
+def register(factory: Factory) -> None:
+    """Register a factory in this process, ahead of entry points (tests, embedding)."""
+    for type_name in (factory.type, *factory.aliases):
+        _registered[(factory.kind, type_name)] = factory
+
+
+def unregister(factory: Factory) -> None:
+    for type_name in (factory.type, *factory.aliases):
+        _registered.pop((factory.kind, type_name), None)
+
+
 def factories() -> Mapping[tuple[Kind, str], Factory]:
     """Every registered factory, keyed by (kind, type) including aliases."""
+    return {**_entry_point_factories(), **_registered}
+
+
+@cache
+def _entry_point_factories() -> Mapping[tuple[Kind, str], Factory]:
     found: dict[tuple[Kind, str], Factory] = {}
     for ep in entry_points(group="otlpy.components"):
         try:
@@ -158,4 +178,5 @@ def factories() -> Mapping[tuple[Kind, str], Factory]:
 
 
 def find_factory(kind: Kind, type_name: str) -> Factory | None:
-    return factories().get((kind, type_name))
+    found = _registered.get((kind, type_name))
+    return found if found is not None else _entry_point_factories().get((kind, type_name))

@@ -45,7 +45,9 @@ class ConfigError(OtlpyError):
         self.problems: tuple[ConfigProblem, ...] = tuple(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
         count = len(self.problems)
-        super().__init__(f"invalid configuration ({count} error{'s' if count != 1 else ''}):\n{lines}")
+        super().__init__(
+            f"invalid configuration ({count} error{'s' if count != 1 else ''}):\n{lines}"
+        )
 
 
 class PermanentError(OtlpyError):

@@ -123,7 +123,8 @@ class Batch:
     def raw(self) -> bytes:
         """The serialized request; encoded at most once after a change."""
         if self._raw is None:
-            self._raw = self._message.SerializeToString()
+            assert self._message is not None
+            self._raw = bytes(self._message.SerializeToString())
         return self._raw
 
     @property
