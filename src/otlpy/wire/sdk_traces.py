@@ -316,11 +316,12 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     )
     parts: list[bytes] = []
     for resource, scopes in groups:
-        scope_groups = []
+        scope_groups: list[bytes] = []
+        size = 0
         for scope, members in scopes:
             encoded = [_encode_span(span) for span in members]
-            scope_groups.append(envelopes.scope_group(scope, b"".join(encoded)))
-        parts.append(envelopes.resource_group(resource, scope_groups))
+            size += envelopes.scope_group(scope, encoded, scope_groups)
+        parts += envelopes.resource_group(resource, scope_groups, size)
     _span_attributes.report_invalid("span")
     _event_attributes.report_invalid("event")
     _link_attributes.report_invalid("link")
