@@ -35,6 +35,7 @@ _STRINGIFIED = frozenset(
 )
 
 _KV_CACHE_LIMIT = 8192
+_KV_CACHED_SIZE = 192  # bytes of a serialized pair, at most, for it to be cached
 
 
 def _double(number: float) -> float | str:
@@ -65,9 +66,10 @@ def _make_key_values(convert_pair: Converter) -> Callable[[Any], list[dict[str, 
             converted = cache.get(encoded)
             if converted is None:
                 converted = convert_pair(pair)
-                if len(cache) >= _KV_CACHE_LIMIT:
-                    cache.clear()
-                cache[encoded] = converted
+                if len(encoded) <= _KV_CACHED_SIZE:  # long values rarely repeat
+                    if len(cache) >= _KV_CACHE_LIMIT:
+                        cache.clear()
+                    cache[encoded] = converted
             out.append(converted)
         return out
 

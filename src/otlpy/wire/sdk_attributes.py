@@ -47,7 +47,8 @@ _VALUES = tag(1, LEN)  # ArrayValue.values and KeyValueList.values
 _KEY = tag(1, LEN)  # KeyValue.key
 _VALUE = tag(2, LEN)  # KeyValue.value
 
-_CACHE_LIMIT = 4096
+_CACHE_LIMIT = 4096  # entries per cache; with _CACHED_SIZE, about 1 MiB at most per cache
+_CACHED_SIZE = 192  # bytes of an encoded pair, at most, for it to be cached
 _SMALL = tuple(bytes((i,)) for i in range(0x80))
 # KeyValue.value and AnyValue.string_value headers of an n-byte string, n < _SHORT (so that both
 # lengths fit in one byte)
@@ -110,8 +111,9 @@ class AttributeEncoder:
     """Encodes attribute mappings as repeated ``KeyValue`` fields, caching encoded pairs.
 
     One instance per field tag (span attributes are field 9, event attributes field 3, ...): a
-    cached entry is the complete field, tag included, ready to append. Each cache is bounded
-    (emptied when full), so unique values cost an insertion, never unbounded memory.
+    cached entry is the complete field, tag included, ready to append. Each cache is bounded in
+    entries (emptied when full) and holds only short pairs, so unique values cost an insertion,
+    never unbounded memory.
     """
 
     __slots__ = ("_bools", "_ints", "_keys", "_strings", "_tag", "invalid")
@@ -181,6 +183,8 @@ class AttributeEncoder:
         size = len(body)
         encoded: bytes = self._tag + (_SMALL[size] if size < 0x80 else varint(size)) + body
         cache: dict[Any, bytes]
+        if size > _CACHED_SIZE:  # long values (queries, stack traces) rarely repeat: memory bound
+            return encoded
         if kind is str:
             cache = self._strings
         elif kind is int:
