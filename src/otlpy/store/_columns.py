@@ -2,7 +2,8 @@
 
 This is the store's hot path. It walks only what the columns need, appends to plain lists
 (one per column) and builds each Arrow array once. Span and log attributes are not walked at
-all: the record is serialized whole into the ``proto`` column (see ``_schema``).
+all: the record is serialized whole into the ``proto`` column, one code point per byte (see
+``_schema``).
 """
 
 from __future__ import annotations
@@ -190,7 +191,7 @@ def spans_table(message: Message, resources: ResourceRegistry) -> Any:
     codes: list[int] = []
     messages: list[str] = []
     flags: list[int] = []
-    protos: list[bytes] = []
+    protos: list[str] = []
     services: list[str] = []
     resource_ids: list[int] = []
     scope_names: list[str] = []
@@ -220,7 +221,7 @@ def spans_table(message: Message, resources: ResourceRegistry) -> Any:
                 codes.append(status.code)
                 messages.append(status.message)
                 flags.append(span.flags)
-                protos.append(span.SerializeToString())
+                protos.append(span.SerializeToString().decode("latin-1"))
     if not protos:
         return None
     start = _nanos(starts)
@@ -244,7 +245,7 @@ def spans_table(message: Message, resources: ResourceRegistry) -> Any:
             "resource_id": pa.array(resource_ids, pa.uint64()),
             "scope_name": pa.array(scope_names, pa.string()),
             "scope_version": pa.array(scope_versions, pa.string()),
-            "proto": pa.array(protos, pa.binary()),
+            "proto": pa.array(protos, pa.string()),
         }
     )
 
@@ -264,7 +265,7 @@ def logs_table(message: Message, resources: ResourceRegistry) -> Any:
     span_ids: list[bytes] = []
     flags: list[int] = []
     event_names: list[str] = []
-    protos: list[bytes] = []
+    protos: list[str] = []
     services: list[str] = []
     resource_ids: list[int] = []
     scope_names: list[str] = []
@@ -301,7 +302,7 @@ def logs_table(message: Message, resources: ResourceRegistry) -> Any:
                 span_ids.append(record.span_id)
                 flags.append(record.flags)
                 event_names.append(record.event_name)
-                protos.append(record.SerializeToString())
+                protos.append(record.SerializeToString().decode("latin-1"))
     if not protos:
         return None
     return pa.table(
@@ -320,7 +321,7 @@ def logs_table(message: Message, resources: ResourceRegistry) -> Any:
             "resource_id": pa.array(resource_ids, pa.uint64()),
             "scope_name": pa.array(scope_names, pa.string()),
             "scope_version": pa.array(scope_versions, pa.string()),
-            "proto": pa.array(protos, pa.binary()),
+            "proto": pa.array(protos, pa.string()),
         }
     )
 
