@@ -196,6 +196,11 @@ def spans_table(message: Message, resources: ResourceRegistry) -> Any:
     resource_ids: list[int] = []
     scope_names: list[str] = []
     scope_versions: list[str] = []
+    # bound methods: this loop runs once per span, and attribute lookups add up
+    add_trace_id, add_span_id, add_parent = trace_ids.append, span_ids.append, parents.append
+    add_state, add_name, add_kind = states.append, names.append, kinds.append
+    add_start, add_end, add_code = starts.append, ends.append, codes.append
+    add_message, add_flags, add_proto = messages.append, flags.append, protos.append
     for rs in message.resource_spans:
         resource_id, service = resources.register(rs.resource, rs.schema_url)
         for ss in rs.scope_spans:
@@ -209,19 +214,19 @@ def spans_table(message: Message, resources: ResourceRegistry) -> Any:
             scope_names += [scope.name] * count
             scope_versions += [scope.version] * count
             for span in spans:
-                trace_ids.append(span.trace_id)
-                span_ids.append(span.span_id)
-                parents.append(span.parent_span_id)
-                states.append(span.trace_state)
-                names.append(span.name)
-                kinds.append(span.kind)
-                starts.append(span.start_time_unix_nano)
-                ends.append(span.end_time_unix_nano)
+                add_trace_id(span.trace_id)
+                add_span_id(span.span_id)
+                add_parent(span.parent_span_id)
+                add_state(span.trace_state)
+                add_name(span.name)
+                add_kind(span.kind)
+                add_start(span.start_time_unix_nano)
+                add_end(span.end_time_unix_nano)
                 status = span.status
-                codes.append(status.code)
-                messages.append(status.message)
-                flags.append(span.flags)
-                protos.append(span.SerializeToString().decode("latin-1"))
+                add_code(status.code)
+                add_message(status.message)
+                add_flags(span.flags)
+                add_proto(span.SerializeToString().decode("latin-1"))
     if not protos:
         return None
     start = _nanos(starts)
