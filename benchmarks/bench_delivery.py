@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import logging
 import os
 import re
@@ -111,7 +112,7 @@ async def scenario_retry_after(work: Path, status: int, seconds: int) -> None:
     await sender.run(requests=1)
     await wait_for(lambda: len(backend.delivered) == 100, timeout=60)
     times = [t for t, _ in backend.requests[:3]]
-    gaps = [round(b - a, 2) for a, b in zip(times, times[1:], strict=False)]
+    gaps = [round(b - a, 2) for a, b in itertools.pairwise(times)]
     collector.kill()
     await backend.down()
     row(

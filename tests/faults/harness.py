@@ -196,7 +196,7 @@ class Sender:
                     else:
                         self.refused_permanently.update(ids)
                         return
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError, OSError):
                 self.connection_errors += 1
                 wait = backoff
             if self.stop.is_set() and wait > 0:

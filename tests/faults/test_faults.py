@@ -13,7 +13,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-
 from harness import (
     Answer,
     Backend,
@@ -25,6 +24,7 @@ from harness import (
     pipeline_config,
     wait_for,
 )
+
 from otlpy.exporterhelper._wal import scan
 
 pytestmark = [pytest.mark.xdist_group("faults"), pytest.mark.timeout(180)]
