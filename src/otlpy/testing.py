@@ -20,6 +20,7 @@ from typing import Any
 
 from otlpy.component import Factory, Host, Kind, Settings
 from otlpy.consumer import Capabilities, Consumer
+from otlpy.errors import PartialSuccess
 from otlpy.pdata import Batch, Signal
 
 __all__ = [
@@ -37,6 +38,7 @@ class SinkConsumer:
         self.batches: list[Batch] = []
         self.error: BaseException | None = None
         self.calls = 0
+        self._times: int | None = None
         self._capabilities = Capabilities(mutates_data=mutates_data)
         self._arrived = asyncio.Event()
         self.started = False
@@ -48,18 +50,35 @@ class SinkConsumer:
 
     async def consume(self, batch: Batch) -> None:
         self.calls += 1
-        if self.error is not None:
-            raise self.error
+        error = self.error
+        if error is not None:
+            if self._times is not None:
+                self._times -= 1
+                if self._times <= 0:
+                    self.error = None
+            if not isinstance(error, PartialSuccess):
+                raise error
         self.batches.append(batch)
         self._arrived.set()
+        if error is not None:
+            raise error  # a partial success: the batch was accepted, except the rejected items
 
-    def fail_with(self, error: BaseException | None) -> None:
-        """Raise ``error`` from every following ``consume`` (``None`` to stop failing)."""
+    def fail_with(self, error: BaseException | None, *, times: int | None = None) -> None:
+        """Raise ``error`` from the next ``times`` calls to ``consume`` (all when ``None``).
+
+        ``None`` stops failing. A :class:`~otlpy.errors.PartialSuccess` is raised after the
+        batch is stored, since the data was accepted except the rejected items.
+        """
         self.error = error
+        self._times = times
 
     @property
     def item_count(self) -> int:
         return sum(b.items for b in self.batches)
+
+    def of(self, signal: Signal) -> list[Batch]:
+        """The stored batches of ``signal``."""
+        return [b for b in self.batches if b.signal is signal]
 
     def messages(self, signal: Signal | None = None) -> list[Any]:
         return [b.message for b in self.batches if signal is None or b.signal is signal]

@@ -1,0 +1,78 @@
+"""Reading OTLP export responses: partial success, from protobuf or OTLP JSON bodies.
+
+Shared by the gRPC and HTTP exporters. A response whose ``partial_success`` carries a rejected
+count or a message becomes a :class:`~otlpy.errors.PartialSuccess` (the data was accepted except
+the rejected items, so it is never retried); an empty or absent ``partial_success`` is full
+success.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from otlpy.errors import PartialSuccess
+from otlpy.pdata import Signal
+
+__all__ = ["partial_success_from_json", "partial_success_from_proto"]
+
+_RESPONSE_TYPES: dict[Signal, Any] = {
+    Signal.TRACES: ExportTraceServiceResponse,
+    Signal.METRICS: ExportMetricsServiceResponse,
+    Signal.LOGS: ExportLogsServiceResponse,
+}
+
+#: The name of the rejected-items counter in each signal's ``partial_success`` (proto, JSON).
+_REJECTED = {
+    Signal.TRACES: ("rejected_spans", "rejectedSpans"),
+    Signal.METRICS: ("rejected_data_points", "rejectedDataPoints"),
+    Signal.LOGS: ("rejected_log_records", "rejectedLogRecords"),
+}
+
+
+def _partial(rejected: int, message: str) -> PartialSuccess | None:
+    if rejected == 0 and not message:
+        return None
+    return PartialSuccess(rejected, message or f"{rejected} items rejected by the server")
+
+
+def partial_success_from_proto(signal: Signal, body: bytes) -> PartialSuccess | None:
+    """The partial success in a protobuf ``Export*ServiceResponse``, or None for full success.
+
+    A body that is not a valid response is taken as success: the server said 200/OK, and the
+    data must not be sent twice because its answer could not be read.
+    """
+    if not body:
+        return None
+    response = _RESPONSE_TYPES[signal]()
+    try:
+        response.ParseFromString(body)
+    except DecodeError:
+        return None
+    if not response.HasField("partial_success"):
+        return None
+    partial = response.partial_success
+    return _partial(int(getattr(partial, _REJECTED[signal][0])), str(partial.error_message))
+
+
+def partial_success_from_json(signal: Signal, document: Any) -> PartialSuccess | None:
+    """The partial success in an OTLP JSON response document (already parsed), or None."""
+    if not isinstance(document, dict):
+        return None
+    partial = document.get("partialSuccess", document.get("partial_success"))
+    if not isinstance(partial, dict):
+        return None
+    proto_name, json_name = _REJECTED[signal]
+    raw: Any = partial.get(json_name, partial.get(proto_name, 0))
+    try:
+        rejected = int(raw)  # int64 is a string in OTLP JSON, a number from lax encoders
+    except (TypeError, ValueError):
+        rejected = 0
+    message = partial.get("errorMessage", partial.get("error_message", ""))
+    return _partial(rejected, message if isinstance(message, str) else str(message))

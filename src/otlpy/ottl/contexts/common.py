@@ -1,0 +1,461 @@
+"""Building blocks shared by the contexts: the transform context, keyed map access, fields.
+
+A context turns a path (its fields after any context prefix) into a :class:`GetSetter` of two
+closures over a :class:`TransformContext`. The transform context is one mutable object per run
+whose slots the sequence points at the current resource, scope and item, so nothing is
+allocated per item except, when a statement uses it, the cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from operator import attrgetter
+from typing import Any
+
+from opentelemetry.proto.common.v1.common_pb2 import KeyValueList
+
+from otlpy.ottl.grammar import Field
+from otlpy.ottl.values import (
+    OttlError,
+    PMap,
+    PSlice,
+    Timestamp,
+    TraceID,
+    any_to_py,
+    set_any,
+    to_python,
+    type_name,
+    unix_nano,
+)
+
+__all__ = [
+    "ContextSpec",
+    "GetSetter",
+    "Getter",
+    "Key",
+    "PathProblem",
+    "PathResolver",
+    "Setter",
+    "TransformContext",
+]
+
+Getter = Callable[["TransformContext"], Any]
+Setter = Callable[["TransformContext", Any], None]
+# A compiled index: (True, constant) or (False, getter).
+Key = tuple[bool, Any]
+
+
+class TransformContext:
+    """What a statement sees: the current item and the resource and scope that hold it."""
+
+    __slots__ = (
+        "_cache",
+        "datapoint",
+        "event",
+        "event_index",
+        "log",
+        "metric",
+        "resource",
+        "resource_container",
+        "scope",
+        "scope_container",
+        "span",
+    )
+
+    def __init__(self) -> None:
+        self._cache: Any = None
+        self.resource: Any = None
+        self.resource_container: Any = None
+        self.scope: Any = None
+        self.scope_container: Any = None
+        self.span: Any = None
+        self.event: Any = None
+        self.event_index: int = 0
+        self.log: Any = None
+        self.metric: Any = None
+        self.datapoint: Any = None
+
+    @property
+    def cache(self) -> PMap:
+        """The per-item scratch map (``cache``), created on first use."""
+        if self._cache is None:
+            self._cache = KeyValueList().values
+        return PMap(self._cache)
+
+    def reset_cache(self) -> None:
+        self._cache = None
+
+
+@dataclass(slots=True)
+class GetSetter:
+    """The compiled form of a path: how to read it and how to write it."""
+
+    get: Getter
+    set: Setter
+    # for a single attribute: the AnyValue message holding it (None when absent), so an
+    # editor can read and write it with one lookup
+    ref: Getter | None = None
+
+
+# compiles one index expression of a path
+KeyCompiler = Callable[[Any], Key]
+
+
+class PathResolver:
+    """Resolves a context's paths (the fields after the optional context name)."""
+
+    def resolve(
+        self, obj: str, fields: Sequence[Field], compile_key: KeyCompiler, path_text: str
+    ) -> GetSetter:
+        raise NotImplementedError
+
+
+@dataclass(slots=True)
+class ContextSpec:
+    """A context: its name, the higher contexts it reaches, and its enums."""
+
+    name: str
+    obj: str
+    resolver: PathResolver
+    parents: dict[str, tuple[str, PathResolver]]
+    enums: dict[str, int]
+
+
+class PathProblem(Exception):
+    """A path a context cannot resolve; ``pos`` is the offset in the statement."""
+
+    def __init__(self, message: str, pos: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.pos = pos
+
+
+def path_error(text: str, field: Field, context: str) -> PathProblem:
+    """The error for a path segment a context does not know."""
+    return PathProblem(
+        f'segment "{field.name}" from path "{text}" is not a valid path nor a valid OTTL '
+        f"keyword for the {context.capitalize()} context",
+        field.pos,
+    )
+
+
+def no_keys(field: Field, text: str) -> None:
+    """Refuse ``[...]`` on a path segment that cannot be indexed."""
+    if field.keys:
+        raise PathProblem(f'cannot index "{field.name}" in path "{text}"', field.keys[0].pos)
+
+
+def no_more(fields: Sequence[Field], index: int, text: str, context: str) -> None:
+    if len(fields) > index:
+        raise path_error(text, fields[index], context)
+
+
+# -- runtime indexing ------------------------------------------------------------------------
+
+
+def key_value(ctx: TransformContext, key: Key) -> Any:
+    value = key[1] if key[0] else key[1](ctx)
+    if type(value) is str or type(value) is int:
+        return value
+    raise OttlError(f"unable to resolve an index: invalid key type {type_name(value)}")
+
+
+def index_into(ctx: TransformContext, current: Any, keys: Sequence[Key]) -> Any:
+    """``current[k1][k2]...``: None when a key is missing, an error when a type cannot be
+    indexed that way."""
+    for key in keys:
+        k = key_value(ctx, key)
+        if isinstance(current, PMap | dict):
+            if type(k) is not str:
+                raise OttlError("unable to resolve a string index in map: invalid key type")
+            current = current.get(k)
+            if current is None:
+                return None
+        elif isinstance(current, PSlice | list):
+            if type(k) is not int:
+                raise OttlError("unable to resolve an integer index in slice: invalid key type")
+            if k < 0 or k >= len(current):
+                raise OttlError(f"index {k} out of bounds")
+            current = current[k]
+        elif current is None:
+            return None
+        else:
+            what = "string" if type(k) is str else "int"
+            raise OttlError(f"type {type_name(current)} does not support {what} indexing")
+    return current
+
+
+def set_in_any(ctx: TransformContext, target: Any, keys: Sequence[Key], value: Any) -> None:
+    """Write ``value`` at ``target[k1][k2]...`` where ``target`` is an ``AnyValue`` message,
+    creating maps for missing string keys like ``pcommon`` does."""
+    if keys:
+        # read the value first: it may be a view of what is about to change
+        value = to_python(value)
+    for key in keys:
+        k = key_value(ctx, key)
+        kind = target.WhichOneof("value")
+        if type(k) is str:
+            if kind == "kvlist_value":
+                target = (
+                    PMap(target.kvlist_value.values).get_any(k)
+                    or target.kvlist_value.values.add(key=k).value
+                )
+            elif kind is None:
+                target.kvlist_value.SetInParent()
+                target = target.kvlist_value.values.add(key=k).value
+            else:
+                raise OttlError(f"type {_any_type(kind)} does not support string indexing")
+        else:
+            if kind != "array_value":
+                raise OttlError(f"type {_any_type(kind)} does not support int indexing")
+            values = target.array_value.values
+            if k < 0 or k >= len(values):
+                raise OttlError(f"index {k} out of bounds")
+            target = values[k]
+    set_any(target, value)
+
+
+def _any_type(kind: str | None) -> str:
+    return {
+        "string_value": "Str",
+        "int_value": "Int",
+        "double_value": "Double",
+        "bool_value": "Bool",
+        "bytes_value": "Bytes",
+        "array_value": "Slice",
+        "kvlist_value": "Map",
+        None: "Empty",
+    }[kind]
+
+
+def set_map(kvs: Any, value: Any) -> None:
+    """Replace a whole map (``set(attributes, {...})``); other value types are ignored."""
+    if isinstance(value, PMap | dict):
+        PMap(kvs).replace(value)
+
+
+# -- path builders ---------------------------------------------------------------------------
+
+
+def map_path(kvs_of: Getter, keys: Sequence[Key]) -> GetSetter:
+    """A map-valued field (attributes) read whole or by keys."""
+    if not keys:
+
+        def get_map(ctx: TransformContext) -> Any:
+            return PMap(kvs_of(ctx))
+
+        def set_whole(ctx: TransformContext, value: Any) -> None:
+            set_map(kvs_of(ctx), value)
+
+        return GetSetter(get_map, set_whole)
+
+    first = keys[0]
+    rest = list(keys[1:])
+    if first[0] and type(first[1]) is str and not rest:
+        name = first[1]
+
+        def get_one(ctx: TransformContext) -> Any:
+            for kv in kvs_of(ctx):
+                if kv.key == name:
+                    return any_to_py(kv.value)
+            return None
+
+        def set_one(ctx: TransformContext, value: Any) -> None:
+            kvs = kvs_of(ctx)
+            for kv in kvs:
+                if kv.key == name:
+                    set_any(kv.value, value)
+                    return
+            set_any(kvs.add(key=name).value, value)
+
+        def ref_one(ctx: TransformContext) -> Any:
+            for kv in kvs_of(ctx):
+                if kv.key == name:
+                    return kv.value
+            return None
+
+        return GetSetter(get_one, set_one, ref_one)
+
+    def get_keyed(ctx: TransformContext) -> Any:
+        return index_into(ctx, PMap(kvs_of(ctx)), keys)
+
+    def set_keyed(ctx: TransformContext, value: Any) -> None:
+        k = key_value(ctx, first)
+        if type(k) is not str:
+            raise OttlError("unable to resolve a string index in map: invalid key type")
+        if rest:
+            value = to_python(value)
+        kvs = kvs_of(ctx)
+        target = PMap(kvs).get_any(k)
+        if target is None:
+            target = kvs.add(key=k).value
+        set_in_any(ctx, target, rest, value)
+
+    return GetSetter(get_keyed, set_keyed)
+
+
+def any_path(any_of: Getter, keys: Sequence[Key]) -> GetSetter:
+    """An ``AnyValue`` field (a log body) read whole or by keys."""
+    if not keys:
+
+        def get_whole(ctx: TransformContext) -> Any:
+            return any_to_py(any_of(ctx))
+
+        def set_whole(ctx: TransformContext, value: Any) -> None:
+            set_any(any_of(ctx), value)
+
+        return GetSetter(get_whole, set_whole)
+
+    def get_keyed(ctx: TransformContext) -> Any:
+        return index_into(ctx, any_to_py(any_of(ctx)), keys)
+
+    def set_keyed(ctx: TransformContext, value: Any) -> None:
+        set_in_any(ctx, any_of(ctx), keys, value)
+
+    return GetSetter(get_keyed, set_keyed)
+
+
+def cache_path(keys: Sequence[Key]) -> GetSetter:
+    """The per-item ``cache`` map."""
+
+    def kvs_of(ctx: TransformContext) -> Any:
+        if ctx._cache is None:
+            ctx._cache = KeyValueList().values
+        return ctx._cache
+
+    return map_path(kvs_of, keys)
+
+
+def expect(value: Any, kind: type | tuple[type, ...], name: str) -> Any:
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    raise OttlError(f"expected {name} but got {type_name(value)}")
+
+
+def scalar_field(obj: str, attr: str, kind: str) -> GetSetter:
+    """A scalar protobuf field: ``kind`` is str, int, float or bool."""
+    getter = attrgetter(f"{obj}.{attr}")
+    owner = attrgetter(obj)
+    if kind == "str":
+
+        def set_str(ctx: TransformContext, value: Any) -> None:
+            if type(value) is not str:
+                raise OttlError(f"expected string but got {type_name(value)}")
+            setattr(owner(ctx), attr, value)
+
+        return GetSetter(getter, set_str)
+    if kind == "int":
+
+        def set_int(ctx: TransformContext, value: Any) -> None:
+            if type(value) is not int:
+                raise OttlError(f"expected int64 but got {type_name(value)}")
+            try:
+                setattr(owner(ctx), attr, value)
+            except ValueError as exc:
+                raise OttlError(f"value {value} out of range for {attr}") from exc
+
+        return GetSetter(getter, set_int)
+    if kind == "float":
+
+        def set_float(ctx: TransformContext, value: Any) -> None:
+            if type(value) is not float:
+                raise OttlError(f"expected float64 but got {type_name(value)}")
+            setattr(owner(ctx), attr, value)
+
+        return GetSetter(getter, set_float)
+
+    def set_bool(ctx: TransformContext, value: Any) -> None:
+        if type(value) is not bool:
+            raise OttlError(f"expected bool but got {type_name(value)}")
+        setattr(owner(ctx), attr, value)
+
+    return GetSetter(getter, set_bool)
+
+
+def time_field(obj: str, attr: str) -> GetSetter:
+    """A ``*_unix_nano`` field read and written as a :class:`Timestamp`."""
+    nanos = attrgetter(f"{obj}.{attr}")
+    owner = attrgetter(obj)
+
+    def get(ctx: TransformContext) -> Any:
+        return Timestamp.from_unix_nano(nanos(ctx))
+
+    def set_(ctx: TransformContext, value: Any) -> None:
+        if not isinstance(value, datetime):
+            raise OttlError(f"expected time.Time but got {type_name(value)}")
+        ns = unix_nano(value)
+        setattr(owner(ctx), attr, max(ns, 0))
+
+    return GetSetter(get, set_)
+
+
+def id_field(obj: str, attr: str, kind: type[bytes], string: bool) -> GetSetter:
+    """A trace or span id, as the id type or (``.string``) as lowercase hex."""
+    raw = attrgetter(f"{obj}.{attr}")
+    owner = attrgetter(obj)
+    size = 16 if kind is TraceID else 8
+    if string:
+
+        def get_hex(ctx: TransformContext) -> Any:
+            value = raw(ctx)
+            return value.hex() if value else "0" * (2 * size)
+
+        def set_hex(ctx: TransformContext, value: Any) -> None:
+            if type(value) is not str:
+                raise OttlError(f"expected string but got {type_name(value)}")
+            try:
+                data = bytes.fromhex(value)
+            except ValueError as exc:
+                raise OttlError(f"invalid id {value!r}: not hexadecimal") from exc
+            if len(data) != size:
+                raise OttlError(f"invalid id {value!r}: must be {2 * size} hex characters")
+            setattr(owner(ctx), attr, b"" if not any(data) else data)
+
+        return GetSetter(get_hex, set_hex)
+
+    def get_id(ctx: TransformContext) -> Any:
+        value = raw(ctx)
+        return kind(value if len(value) == size else bytes(size))
+
+    def set_id(ctx: TransformContext, value: Any) -> None:
+        if type(value) is not kind:
+            raise OttlError(f"expected {type_name(kind(bytes(size)))} but got {type_name(value)}")
+        setattr(owner(ctx), attr, b"" if not any(value) else bytes(value))
+
+    return GetSetter(get_id, set_id)
+
+
+def message_field(obj: str, attr: str | None, cls_name: str) -> GetSetter:
+    """A whole sub-message (``resource``, ``status``): read as the message, set by copy."""
+    getter = attrgetter(f"{obj}.{attr}" if attr else obj)
+
+    def set_(ctx: TransformContext, value: Any) -> None:
+        target = getter(ctx)
+        if type(value).__name__ != cls_name:
+            raise OttlError(f"expected {cls_name} but got {type_name(value)}")
+        if value is not target:
+            target.CopyFrom(value)
+
+    return GetSetter(getter, set_)
+
+
+def repeated_field(obj: str, attr: str, cls_name: str) -> GetSetter:
+    """A repeated message field (events, links): read as a list, replaced by a copy."""
+    getter = attrgetter(f"{obj}.{attr}")
+
+    def get(ctx: TransformContext) -> Any:
+        return list(getter(ctx))
+
+    def set_(ctx: TransformContext, value: Any) -> None:
+        if not isinstance(value, list) or any(type(v).__name__ != cls_name for v in value):
+            raise OttlError(f"expected a list of {cls_name} but got {type_name(value)}")
+        copies = [type(v)() for v in value]
+        for copy, v in zip(copies, value, strict=True):
+            copy.CopyFrom(v)
+        target = getter(ctx)
+        del target[:]
+        target.extend(copies)
+
+    return GetSetter(get, set_)

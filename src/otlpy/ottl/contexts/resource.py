@@ -1,0 +1,52 @@
+"""The resource context: a resource's attributes, dropped count and schema URL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from operator import attrgetter
+
+from otlpy.ottl.contexts.common import (
+    GetSetter,
+    KeyCompiler,
+    PathResolver,
+    map_path,
+    no_keys,
+    no_more,
+    path_error,
+    scalar_field,
+)
+from otlpy.ottl.grammar import Field
+
+__all__ = ["ResourcePaths"]
+
+
+_NAMES = frozenset(
+    {
+        "attributes",
+        "dropped_attributes_count",
+        "schema_url",
+    }
+)
+
+
+class ResourcePaths(PathResolver):
+    """Paths of a ``Resource`` held in ``ctx.resource`` (its container in
+    ``ctx.resource_container``)."""
+
+    def resolve(
+        self, obj: str, fields: Sequence[Field], compile_key: KeyCompiler, path_text: str
+    ) -> GetSetter:
+        head = fields[0]
+        name = head.name
+        if name not in _NAMES:
+            raise path_error(path_text, head, "resource")
+        if name == "attributes":
+            no_more(fields, 1, path_text, "resource")
+            return map_path(attrgetter(f"{obj}.attributes"), [compile_key(k) for k in head.keys])
+        no_keys(head, path_text)
+        no_more(fields, 1, path_text, "resource")
+        if name == "dropped_attributes_count":
+            return scalar_field(obj, "dropped_attributes_count", "int")
+        if name == "schema_url":
+            return scalar_field("resource_container", "schema_url", "str")
+        raise path_error(path_text, head, "resource")

@@ -1,0 +1,432 @@
+"""Parsed statement and condition sequences, and running them over OTLP export requests.
+
+``parse_statements`` / ``parse_conditions`` / ``parse_value_expression`` compile text once;
+``StatementSequence.execute(request)`` walks a whole ``Export*ServiceRequest`` (or ``*Data``)
+message for the sequence's context and runs every statement on every item, and
+``ConditionSequence.filter(request)`` removes the items that match (or do not).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from otlpy.ottl.compile import Compiler
+from otlpy.ottl.contexts import CONTEXTS, ContextSpec, TransformContext, context_spec
+from otlpy.ottl.functions import FunctionDef
+from otlpy.ottl.grammar import (
+    Arg,
+    BoolOp,
+    Call,
+    Compare,
+    ListLit,
+    MapLit,
+    MathOp,
+    Node,
+    Not,
+    Path,
+    Statement,
+    parse_condition,
+    parse_statement,
+    parse_value,
+)
+from otlpy.ottl.values import OttlError, to_python
+
+__all__ = [
+    "ConditionSequence",
+    "ErrorMode",
+    "OttlRuntimeError",
+    "StatementSequence",
+    "ValueExpression",
+    "infer_context",
+    "iter_contexts",
+    "parse_conditions",
+    "parse_statements",
+    "parse_value_expression",
+]
+
+logger = logging.getLogger("otlpy.ottl")
+
+
+class ErrorMode(enum.StrEnum):
+    """What a failing statement or condition does (the Collector's ``error_mode``)."""
+
+    PROPAGATE = "propagate"
+    IGNORE = "ignore"
+    SILENT = "silent"
+
+
+class OttlRuntimeError(OttlError):
+    """A statement or condition failed on an item (raised in ``propagate`` mode)."""
+
+    def __init__(self, text: str, cause: BaseException) -> None:
+        super().__init__(f"failed to execute statement: {text}, {cause}")
+        self.text = text
+        self.cause = cause
+
+
+# -- context inference -----------------------------------------------------------------------
+
+_DEPTH = {
+    "resource": 0,
+    "scope": 1,
+    "instrumentation_scope": 1,
+    "span": 2,
+    "metric": 2,
+    "log": 2,
+    "spanevent": 3,
+    "datapoint": 3,
+}
+
+
+def _walk(node: Node | None) -> Iterator[Node]:
+    if node is None:
+        return
+    yield node
+    children: Sequence[Node | None] = []
+    if isinstance(node, Statement):
+        children = [node.editor, node.where]
+    elif isinstance(node, Call):
+        children = [a.value for a in node.args] + list(node.keys)
+    elif isinstance(node, Arg):
+        children = [node.value]
+    elif isinstance(node, Path):
+        children = [k for f in node.fields for k in f.keys]
+    elif isinstance(node, ListLit):
+        children = list(node.items)
+    elif isinstance(node, MapLit):
+        children = [v for _, v in node.items]
+    elif isinstance(node, MathOp | Compare):
+        children = [node.left, node.right]
+    elif isinstance(node, BoolOp):
+        children = list(node.items)
+    elif isinstance(node, Not):
+        children = [node.item]
+    for child in children:
+        yield from _walk(child)
+
+
+def paths_of(node: Node) -> list[Path]:
+    """Every path in a parsed statement, condition or value."""
+    return [n for n in _walk(node) if isinstance(n, Path)]
+
+
+def infer_context(nodes: Iterable[Node]) -> str:
+    """The lowest context named by a path prefix (``span`` for ``span.name`` and
+    ``resource.attributes``); raises ``ValueError`` when no path names one."""
+    best: str | None = None
+    for node in nodes:
+        for path in paths_of(node):
+            first = path.fields[0]
+            if first.name in _DEPTH and len(path.fields) > 1 and not first.keys:
+                name = "scope" if first.name == "instrumentation_scope" else first.name
+                if best is None or _DEPTH[name] > _DEPTH[best]:
+                    best = name
+        for call in (n for n in _walk(node) if isinstance(n, Call)):
+            if call.name == "IsRootSpan" and (best is None or _DEPTH[best] < 2):
+                best = "span"
+    if best is None:
+        raise ValueError(
+            "cannot infer the context: name one (context=...) or prefix paths with it "
+            "(e.g. span.name)"
+        )
+    return best
+
+
+def _resolve_context(context: str | None, nodes: Sequence[Node]) -> ContextSpec:
+    return context_spec(infer_context(nodes) if context is None else context)
+
+
+# -- walking requests ------------------------------------------------------------------------
+
+
+def iter_contexts(request: Any, context: str) -> Iterator[TransformContext]:
+    """The transform context of every item of ``context`` in an export request.
+
+    One :class:`TransformContext` object is reused and updated for each item (its cache is
+    cleared), so read it before advancing the iterator.
+    """
+    name = context_spec(context).name
+    ctx = TransformContext()
+    if hasattr(request, "resource_spans"):
+        if name not in ("resource", "scope", "span", "spanevent"):
+            raise ValueError(f"the {name} context does not apply to traces")
+        for rs in request.resource_spans:
+            ctx.resource_container = rs
+            ctx.resource = rs.resource
+            if name == "resource":
+                ctx._cache = None
+                yield ctx
+                continue
+            for ss in rs.scope_spans:
+                ctx.scope_container = ss
+                ctx.scope = ss.scope
+                if name == "scope":
+                    ctx._cache = None
+                    yield ctx
+                    continue
+                for span in ss.spans:
+                    ctx.span = span
+                    if name == "span":
+                        ctx._cache = None
+                        yield ctx
+                        continue
+                    for index, event in enumerate(span.events):
+                        ctx.event = event
+                        ctx.event_index = index
+                        ctx._cache = None
+                        yield ctx
+    elif hasattr(request, "resource_logs"):
+        if name not in ("resource", "scope", "log"):
+            raise ValueError(f"the {name} context does not apply to logs")
+        for rl in request.resource_logs:
+            ctx.resource_container = rl
+            ctx.resource = rl.resource
+            if name == "resource":
+                ctx._cache = None
+                yield ctx
+                continue
+            for sl in rl.scope_logs:
+                ctx.scope_container = sl
+                ctx.scope = sl.scope
+                if name == "scope":
+                    ctx._cache = None
+                    yield ctx
+                    continue
+                for record in sl.log_records:
+                    ctx.log = record
+                    ctx._cache = None
+                    yield ctx
+    elif hasattr(request, "resource_metrics"):
+        if name not in ("resource", "scope", "metric", "datapoint"):
+            raise ValueError(f"the {name} context does not apply to metrics")
+        for rm in request.resource_metrics:
+            ctx.resource_container = rm
+            ctx.resource = rm.resource
+            if name == "resource":
+                ctx._cache = None
+                yield ctx
+                continue
+            for sm in rm.scope_metrics:
+                ctx.scope_container = sm
+                ctx.scope = sm.scope
+                if name == "scope":
+                    ctx._cache = None
+                    yield ctx
+                    continue
+                for metric in sm.metrics:
+                    ctx.metric = metric
+                    if name == "metric":
+                        ctx._cache = None
+                        yield ctx
+                        continue
+                    kind = metric.WhichOneof("data")
+                    if kind is None:
+                        continue
+                    for point in getattr(metric, kind).data_points:
+                        ctx.datapoint = point
+                        ctx._cache = None
+                        yield ctx
+    else:
+        raise TypeError(f"not an OTLP export request: {type(request).__name__}")
+
+
+class _Errors:
+    """Collects failures of one run so ``ignore`` mode logs once per run, not per item."""
+
+    __slots__ = ("count", "first", "mode")
+
+    def __init__(self, mode: ErrorMode) -> None:
+        self.mode = mode
+        self.count = 0
+        self.first: str | None = None
+
+    def handle(self, text: str, exc: Exception) -> None:
+        if self.mode is ErrorMode.PROPAGATE:
+            raise OttlRuntimeError(text, exc) from exc
+        self.count += 1
+        if self.first is None:
+            self.first = f"failed to execute statement: {text}, {exc}"
+
+    def report(self) -> None:
+        if self.count and self.mode is ErrorMode.IGNORE:
+            logger.warning(
+                "%d OTTL error(s) ignored (error_mode=ignore); first: %s", self.count, self.first
+            )
+
+
+class StatementSequence:
+    """Compiled statements of one context, run in order on every item."""
+
+    __slots__ = ("context", "error_mode", "statements", "texts")
+
+    def __init__(
+        self,
+        context: str,
+        statements: Sequence[Callable[[TransformContext], None]],
+        texts: Sequence[str],
+        error_mode: ErrorMode,
+    ) -> None:
+        self.context = context
+        self.statements = list(zip(statements, texts, strict=True))
+        self.texts = list(texts)
+        self.error_mode = error_mode
+
+    def run(self, ctx: TransformContext, errors: _Errors | None = None) -> None:
+        """Run every statement on the item ``ctx`` points at."""
+        errors = errors or _Errors(self.error_mode)
+        for statement, text in self.statements:
+            try:
+                statement(ctx)
+            except Exception as exc:
+                errors.handle(text, exc)
+
+    def execute(self, request: Any) -> int:
+        """Run the statements on every item of an export request; returns how many statement
+        runs failed (and were ignored). Raises :class:`OttlRuntimeError` in propagate mode."""
+        errors = _Errors(self.error_mode)
+        statements = self.statements
+        if len(statements) == 1:
+            statement, text = statements[0]
+            for ctx in iter_contexts(request, self.context):
+                try:
+                    statement(ctx)
+                except Exception as exc:
+                    errors.handle(text, exc)
+        else:
+            for ctx in iter_contexts(request, self.context):
+                for statement, text in statements:
+                    try:
+                        statement(ctx)
+                    except Exception as exc:
+                        errors.handle(text, exc)
+        errors.report()
+        return errors.count
+
+
+class ConditionSequence:
+    """Compiled conditions of one context, combined with ``or`` (default) or ``and``."""
+
+    __slots__ = ("conditions", "context", "error_mode", "logic")
+
+    def __init__(
+        self,
+        context: str,
+        conditions: Sequence[Callable[[TransformContext], bool]],
+        texts: Sequence[str],
+        error_mode: ErrorMode,
+        logic: str = "or",
+    ) -> None:
+        if logic not in ("or", "and"):
+            raise ValueError(f"logic must be 'or' or 'and', not {logic!r}")
+        self.context = context
+        self.conditions = list(zip(conditions, texts, strict=True))
+        self.error_mode = error_mode
+        self.logic = logic
+
+    def matches(self, ctx: TransformContext, errors: _Errors | None = None) -> bool:
+        """Whether the item ``ctx`` points at matches; a failing condition counts as false
+        (in ignore/silent mode)."""
+        errors = errors or _Errors(self.error_mode)
+        want_all = self.logic == "and"
+        for condition, text in self.conditions:
+            try:
+                result = condition(ctx)
+            except Exception as exc:
+                errors.handle(text, exc)
+                result = False
+            if result and not want_all:
+                return True
+            if not result and want_all:
+                return False
+        return want_all
+
+    def filter(self, request: Any, *, keep_matching: bool = False) -> int:
+        """Remove the items that match (``keep_matching=False``, the filter processor) or that
+        do not; containers left empty are removed too. Returns how many items were removed."""
+        from otlpy.ottl.pruning import prune
+
+        errors = _Errors(self.error_mode)
+
+        def drop(ctx: TransformContext) -> bool:
+            return self.matches(ctx, errors) != keep_matching
+
+        removed = prune(request, self.context, drop)
+        errors.report()
+        return removed
+
+
+class ValueExpression:
+    """A compiled value expression (a path, literal, converter or math) of one context."""
+
+    __slots__ = ("_get", "context", "text")
+
+    def __init__(self, context: str, get: Callable[[TransformContext], Any], text: str) -> None:
+        self.context = context
+        self._get = get
+        self.text = text
+
+    def evaluate(self, ctx: TransformContext) -> Any:
+        """The value for the item ``ctx`` points at, as plain Python (maps as dicts)."""
+        try:
+            return to_python(self._get(ctx))
+        except OttlError:
+            raise
+        except Exception as exc:
+            raise OttlRuntimeError(self.text, exc) from exc
+
+
+def parse_statements(
+    statements: str | Sequence[str],
+    context: str | None = None,
+    *,
+    error_mode: ErrorMode | str = ErrorMode.PROPAGATE,
+    functions: dict[str, FunctionDef] | None = None,
+) -> StatementSequence:
+    """Parse and compile editor statements for ``context`` (inferred from path prefixes when
+    None). Raises :class:`~otlpy.ottl.grammar.OttlSyntaxError` pointing at the column."""
+    texts = [statements] if isinstance(statements, str) else list(statements)
+    parsed = [parse_statement(t) for t in texts]
+    spec = _resolve_context(context, parsed)
+    compiled = [
+        Compiler(spec, t, functions).statement(p) for t, p in zip(texts, parsed, strict=True)
+    ]
+    return StatementSequence(spec.name, compiled, texts, ErrorMode(error_mode))
+
+
+def parse_conditions(
+    conditions: str | Sequence[str],
+    context: str | None = None,
+    *,
+    error_mode: ErrorMode | str = ErrorMode.PROPAGATE,
+    logic: str = "or",
+    functions: dict[str, FunctionDef] | None = None,
+) -> ConditionSequence:
+    """Parse and compile boolean conditions (as used by the filter processor)."""
+    texts = [conditions] if isinstance(conditions, str) else list(conditions)
+    parsed = [parse_condition(t) for t in texts]
+    spec = _resolve_context(context, parsed)
+    compiled = [
+        Compiler(spec, t, functions).condition(p) for t, p in zip(texts, parsed, strict=True)
+    ]
+    return ConditionSequence(spec.name, compiled, texts, ErrorMode(error_mode), logic)
+
+
+def parse_value_expression(
+    expression: str,
+    context: str | None = None,
+    *,
+    functions: dict[str, FunctionDef] | None = None,
+) -> ValueExpression:
+    """Parse and compile one value expression (``resource.attributes["host.name"]``)."""
+    node = parse_value(expression)
+    spec = _resolve_context(context, [node])
+    return ValueExpression(
+        spec.name, Compiler(spec, expression, functions).expr(node).get, expression
+    )
+
+
+def known_contexts() -> list[str]:
+    return sorted(CONTEXTS)
