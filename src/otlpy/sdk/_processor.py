@@ -48,7 +48,9 @@ log = logging.getLogger("otlpy.sdk")
 
 _LOG_INTERVAL = 10.0
 # Items the worker lets wait before it encodes them (see _Batcher.wake_size).
-_ENCODE_CHUNK = 64
+_ENCODE_CHUNK = 32
+# How long the application thread lends the GIL to the worker when it wakes it (see _poke).
+_HANDOFF_TIMEOUT = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +144,8 @@ class _Batcher:
         # With otlpy's exporter the worker encodes as soon as a few items wait, and concatenates
         # the encoded pieces into requests of up to ``batch`` items (two serialized requests
         # concatenated are one valid request). Items queued as Python objects are what the
-        # garbage collector keeps scanning; encoded bytes are not scanned at all.
+        # garbage collector keeps scanning (a span is a dozen tracked objects); encoded bytes
+        # are not scanned at all.
         self.wake_size = min(batch, _ENCODE_CHUNK) if self.core is not None else batch
         self._pending: list[bytes] = []
         self._pending_items = 0
@@ -169,6 +172,7 @@ class _Batcher:
         self._lock = threading.Lock()
         self._flushed = threading.Condition(self._lock)
         self._wake = threading.Event()
+        self._taken = threading.Event()
         self._stopping = False
         self._flush_requested = 0
         self._flush_done = 0
@@ -198,7 +202,18 @@ class _Batcher:
         if self._worker_pid != os.getpid():
             self._start_worker()
         if n >= self.wake_size:
+            # Wait (a moment at most) until the worker has taken the items. Waiting releases
+            # the GIL, so the worker runs now instead of at the interpreter's next forced
+            # switch, 5 ms and a few hundred items later: the items are encoded while they are
+            # young, before the garbage collector has scanned and promoted them, which costs
+            # more than encoding them (see docs/sdk.md). With the GIL, the worker's encoding
+            # holds the application thread up either way; this way there is less of it.
+            taken = self._taken
+            taken.clear()
             self._wake.set()
+            thread = self._thread
+            if thread is not None and thread.is_alive():
+                taken.wait(_HANDOFF_TIMEOUT)
 
     def _start_worker(self) -> None:
         pid = os.getpid()
@@ -256,6 +271,7 @@ class _Batcher:
             if time.monotonic() >= next_export:
                 everything = True
             self._export_batches(queue, everything)
+            self._taken.set()
             if everything:
                 next_export = time.monotonic() + self.delay
             if flush_to != self._flush_done:
@@ -271,12 +287,16 @@ class _Batcher:
         if self.core is None:
             while len(queue) >= chunk or (everything and queue):
                 n = min(chunk, len(queue))
-                self._export_foreign([popleft() for _ in range(n)])
+                items = [popleft() for _ in range(n)]
+                self._taken.set()
+                self._export_foreign(items)
             return
         # Encode whatever waits, at most a batch at a time; send once a batch is encoded.
         while len(queue) >= chunk or (everything and queue):
             n = min(self.batch_size - self._pending_items, len(queue))
-            self._encode([popleft() for _ in range(n)])
+            items = [popleft() for _ in range(n)]
+            self._taken.set()
+            self._encode(items)
             if self._pending_items >= self.batch_size:
                 self._submit()
         if everything and self._pending:
