@@ -16,8 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otlpy.errors import ConfigError
-from otlpy.sdk import QUEUE_DIR_ENV, BatchSpanProcessor, OTLPSpanExporter, RetryPolicy
-from otlpy.sdk import _queue
+from otlpy.sdk import QUEUE_DIR_ENV, BatchSpanProcessor, OTLPSpanExporter, RetryPolicy, _queue
 
 from .otlp_servers import GrpcOtlpServer, Reply, free_port
 from .test_processor import emit, span_count, span_names

@@ -325,6 +325,8 @@ class _Batcher:
             core.delivery.count_dropped(items, "the exporter is shut down")
             return
         payload = pending[0] if len(pending) == 1 else b"".join(pending)
+        if not core.fits(payload, items):
+            return
         try:
             core.delivery.submit(payload, items)
         except Exception:  # the worker must survive anything
