@@ -243,9 +243,13 @@ def summarize(runs: list[dict[str, float]]) -> dict[str, float]:
     def median(values: Any) -> float:
         return float(statistics.median(values))
 
+    added = sorted(r["cpu_us"] - r["bare_cpu_us"] for r in runs)
+    quartiles = statistics.quantiles(added, n=4) if len(added) >= 2 else [added[0]] * 3
     return {
         "cpu_us": median(r["cpu_us"] for r in runs),
-        "added_us": median(r["cpu_us"] - r["bare_cpu_us"] for r in runs),
+        "added_us": median(added),
+        "added_q1": quartiles[0],
+        "added_q3": quartiles[2],
         "app_cpu_us": median(r["app_cpu_us"] for r in runs),
         "app_us": median(r["app_us"] for r in runs),
         "slowdown": median(r["app_us"] / r["bare_app_us"] for r in runs),
@@ -272,8 +276,8 @@ def report(results: dict[str, dict[str, dict[str, float]]], spans: int, repeat: 
         lines += [
             f"### {scenario}",
             "",
-            "| pipeline | CPU | added CPU | vs official | app thread CPU | app thread wall "
-            "| slowdown | lost |",
+            "| pipeline | CPU | added CPU (quartiles) | vs official | app thread CPU "
+            "| app thread wall | slowdown | lost |",
             "|---|---:|---:|---:|---:|---:|---:|---:|",
             f"| no processor | {bare_cpu:.1f} | 0 | | {bare_cpu:.1f} | {bare_app:.1f} "
             "| 1.00x | 0 |",
@@ -282,7 +286,8 @@ def report(results: dict[str, dict[str, dict[str, float]]], spans: int, repeat: 
             proto = "http" if pipeline.endswith("http") else "grpc"
             versus = f"{r['added_us'] / official[proto]:.2f}x" if proto in official else ""
             lines.append(
-                f"| {pipeline} | {r['cpu_us']:.1f} | {r['added_us']:.1f} | {versus} | "
+                f"| {pipeline} | {r['cpu_us']:.1f} | {r['added_us']:.1f} "
+                f"({r['added_q1']:.1f}-{r['added_q3']:.1f}) | {versus} | "
                 f"{r['app_cpu_us']:.1f} | {r['app_us']:.1f} | {r['slowdown']:.2f}x | "
                 f"{int(r['lost'])} ({r['lost'] / spans:.1%}) |"
             )
@@ -294,7 +299,7 @@ def report(results: dict[str, dict[str, dict[str, float]]], spans: int, repeat: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--spans", type=int, default=20_480)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--pipelines", default=",".join(PIPELINES))
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--child", help=argparse.SUPPRESS)
