@@ -147,8 +147,6 @@ class _Batcher:
         # garbage collector keeps scanning (a span is a dozen tracked objects); encoded bytes
         # are not scanned at all.
         self.wake_size = min(batch, _ENCODE_CHUNK) if self.core is not None else batch
-        self._pending: list[bytes] = []
-        self._pending_items = 0
         self.delay = delay / 1000.0
         self.export_timeout_millis = float(timeout)
         self._prepare = prepare
@@ -169,6 +167,9 @@ class _Batcher:
 
     def _init_process_state(self) -> None:
         self.queue: collections.deque[Any] = collections.deque()
+        # Encoded pieces waiting to make up a full request (the worker's alone).
+        self._pending: list[bytes] = []
+        self._pending_items = 0
         self._lock = threading.Lock()
         self._flushed = threading.Condition(self._lock)
         self._wake = threading.Event()
