@@ -283,12 +283,28 @@ class StatementSequence:
             except Exception as exc:
                 errors.handle(text, exc)
 
-    def execute(self, request: Any) -> int:
+    def execute(self, request: Any, conditions: ConditionSequence | None = None) -> int:
         """Run the statements on every item of an export request; returns how many statement
-        runs failed (and were ignored). Raises :class:`OttlRuntimeError` in propagate mode."""
+        runs failed (and were ignored). Raises :class:`OttlRuntimeError` in propagate mode.
+
+        With ``conditions`` (of the same context), the statements run only on the items that
+        match them (the transform processor's group ``conditions``)."""
         errors = _Errors(self.error_mode)
         statements = self.statements
-        if len(statements) == 1:
+        if conditions is not None:
+            if conditions.context != self.context:
+                raise ValueError(
+                    f"conditions of the {conditions.context} context cannot guard statements "
+                    f"of the {self.context} context"
+                )
+            for ctx in iter_contexts(request, self.context):
+                if conditions.matches(ctx, errors):
+                    for statement, text in statements:
+                        try:
+                            statement(ctx)
+                        except Exception as exc:
+                            errors.handle(text, exc)
+        elif len(statements) == 1:
             statement, text = statements[0]
             for ctx in iter_contexts(request, self.context):
                 try:
