@@ -105,7 +105,7 @@ class ActionConfig:
                 problems.append(ConfigProblem("pattern", str(exc)))
             else:
                 if action == "extract":
-                    if not regex.names:
+                    if not any(regex.names):
                         problems.append(ConfigProblem("pattern", "has no named groups"))
                     elif any(name is None for name in regex.names):
                         problems.append(
