@@ -162,9 +162,10 @@ async def test_hash_seed_mode_is_deterministic_and_records_randomness() -> None:
     out = await again.run(fresh)
     assert len(out.resource_spans[0].scope_spans[0].spans) == len(ids)
     labels = {"policy": "trace_id_hash", "sampled": "true"}
-    assert h.metric(
-        "otelcol_processor_probabilistic_sampler_count_traces_sampled_total", labels
-    ) == count
+    assert (
+        h.metric("otelcol_processor_probabilistic_sampler_count_traces_sampled_total", labels)
+        == count
+    )
 
 
 async def test_hash_seed_refuses_items_with_consistent_sampling_data() -> None:
