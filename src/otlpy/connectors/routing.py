@@ -312,7 +312,7 @@ class RoutingConnector:
                 remaining = request_type(batch.signal)()
                 remaining.CopyFrom(batch.message)
             self._route(route, remaining, destinations)
-        if remaining is None:
+        if remaining is None or not destinations.requests:
             # nothing was taken: the batch goes on as it came, without re-encoding
             return await self._send([(self._default, batch)], shared=batch)
         for pipelines, request in destinations.requests.items():
@@ -370,11 +370,13 @@ class RoutingConnector:
     async def _send(self, sends: list[tuple[tuple[str, ...], Batch]], shared: Batch | None) -> None:
         calls = []
         for pipelines, batch in sends:
-            for index, pid in enumerate(pipelines):
+            for pid in pipelines:
                 consumer = self._routes[pid]
                 # a batch seen by others (upstream, or another pipeline here) is copied for
                 # a pipeline that changes data
-                copy = consumer.capabilities.mutates_data and (batch is shared or index > 0)
+                copy = consumer.capabilities.mutates_data and (
+                    batch is shared or len(pipelines) > 1
+                )
                 calls.append(consumer.consume(batch.copy() if copy else batch))
         results = await asyncio.gather(*calls, return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
