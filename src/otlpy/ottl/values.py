@@ -35,9 +35,9 @@ __all__ = [
     "compare",
     "deep_equal",
     "duration_ns",
-    "keys_changed",
     "is_map",
     "is_slice",
+    "keys_changed",
     "set_any",
     "to_python",
     "type_name",
@@ -195,8 +195,10 @@ class PMap:
 
     def _index(self) -> KeyIndex | None:
         index = self.index
-        if index is not None and index.epoch == KeyIndex.current and len(index.keys) == len(
-            self.kvs
+        if (
+            index is not None
+            and index.epoch == KeyIndex.current
+            and len(index.keys) == len(self.kvs)
         ):
             return index
         return None

@@ -25,10 +25,10 @@ from otlpy.ottl.values import (
     Timestamp,
     TraceID,
     any_to_py,
+    keys_changed,
     set_any,
     to_python,
     type_name,
-    keys_changed,
     unix_nano,
 )
 

@@ -232,7 +232,6 @@ def _replace_pattern(
     search = regex.regex.search
     ref = target.ref
     if ref is not None and fn is None:
-
         replace_count = regex.replace_all_count
 
         def run_in_place(ctx: TransformContext) -> None:
