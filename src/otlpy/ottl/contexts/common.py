@@ -100,13 +100,9 @@ def key_index(ctx: TransformContext, kvs: Any) -> KeyIndex:
     if table is None:
         table = ctx._index = {}
     else:
+        # the table holds the maps it indexes, so an id found there is still the same map
         index = table.get(id(kvs))
-        if (
-            index is not None
-            and index.kvs is kvs
-            and index.epoch == KeyIndex.current
-            and len(index.keys) == len(kvs)
-        ):
+        if index is not None and index.epoch == KeyIndex.current and len(index.keys) == len(kvs):
             return index
     index = table[id(kvs)] = KeyIndex(kvs)
     return index
@@ -277,7 +273,12 @@ def map_path(kvs_of: Getter, keys: Sequence[Key]) -> GetSetter:
             set_map(kvs_of(ctx), value)
 
         def index_of(ctx: TransformContext) -> KeyIndex:
-            return key_index(ctx, kvs_of(ctx))
+            kvs = kvs_of(ctx)
+            table = ctx._index
+            index = table.get(id(kvs)) if table is not None else None
+            if index is None or index.epoch != KeyIndex.current or len(index.keys) != len(kvs):
+                index = key_index(ctx, kvs)
+            return index
 
         return GetSetter(get_map, set_whole, index=index_of)
 
@@ -286,15 +287,24 @@ def map_path(kvs_of: Getter, keys: Sequence[Key]) -> GetSetter:
     if first[0] and type(first[1]) is str and not rest:
         name = first[1]
 
+        # the index lookup is inlined: these run for every item and every statement
         def get_one(ctx: TransformContext) -> Any:
-            index = key_index(ctx, kvs_of(ctx))
+            kvs = kvs_of(ctx)
+            table = ctx._index
+            index = table.get(id(kvs)) if table is not None else None
+            if index is None or index.epoch != KeyIndex.current or len(index.keys) != len(kvs):
+                index = key_index(ctx, kvs)
             found = index.keys
             if name in found:
                 return any_to_py(index.entries[found.index(name)].value)
             return None
 
         def set_one(ctx: TransformContext, value: Any) -> None:
-            index = key_index(ctx, kvs_of(ctx))
+            kvs = kvs_of(ctx)
+            table = ctx._index
+            index = table.get(id(kvs)) if table is not None else None
+            if index is None or index.epoch != KeyIndex.current or len(index.keys) != len(kvs):
+                index = key_index(ctx, kvs)
             found = index.keys
             if name in found:
                 set_any(index.entries[found.index(name)].value, value)
@@ -302,7 +312,11 @@ def map_path(kvs_of: Getter, keys: Sequence[Key]) -> GetSetter:
                 set_any(index.add(name), value)
 
         def ref_one(ctx: TransformContext) -> Any:
-            index = key_index(ctx, kvs_of(ctx))
+            kvs = kvs_of(ctx)
+            table = ctx._index
+            index = table.get(id(kvs)) if table is not None else None
+            if index is None or index.epoch != KeyIndex.current or len(index.keys) != len(kvs):
+                index = key_index(ctx, kvs)
             found = index.keys
             if name in found:
                 return index.entries[found.index(name)].value

@@ -233,6 +233,23 @@ def _replace_pattern(
     ref = target.ref
     if ref is not None and fn is None:
         replace_count = regex.replace_all_count
+        constant = getattr(replacement, "ottl_constant", None)
+        if constant is not None and "$" not in constant[0]:
+            literal = constant[0].replace("\\", "\\\\")
+            subn = regex.regex.subn
+
+            def run_literal(ctx: TransformContext) -> None:
+                held = ref(ctx)
+                if held is None:
+                    return
+                value = held.string_value
+                if not value and held.WhichOneof("value") != "string_value":
+                    return
+                replaced, count = subn(literal, value)
+                if count:
+                    held.string_value = replaced
+
+            return run_literal
 
         def run_in_place(ctx: TransformContext) -> None:
             template = replacement(ctx)
