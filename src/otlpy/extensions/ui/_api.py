@@ -276,8 +276,12 @@ async def series(request: web.Request) -> web.StreamResponse:
     aggregation = request.query.get("aggregation", "") or "avg"
     if aggregation not in AGGREGATIONS:
         raise ParamError("aggregation", f"unknown aggregation {aggregation!r}: use {AGGREGATIONS}")
-    group_text = request.query.get("group_by", "")
-    group_by = [k.strip() for k in group_text.split(",") if k.strip()] if group_text else None
+    group_text = request.query.get("group_by", "").strip()
+    if group_text == "none":
+        # one total series: grouping by a key no point has puts every point in one group
+        group_by: list[str] | None = ["\x00none"]
+    else:
+        group_by = [k.strip() for k in group_text.split(",") if k.strip()] or None
     found = await _queries(request).run(
         queries.metric_series,
         name,
