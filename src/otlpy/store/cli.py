@@ -277,6 +277,10 @@ def _tree(spans: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
             stack.append((child, inner, "└─ " if i == len(kids) - 1 else "├─ "))
 
 
+def _errors(count: int) -> str:
+    return f"  {count} error{'s' if count != 1 else ''}" if count else ""
+
+
 def print_trace(trace: dict[str, Any], out: TextIO) -> None:
     spans = trace["spans"]
     start = min(s["start_time_unix_nano"] for s in spans)
@@ -284,7 +288,7 @@ def print_trace(trace: dict[str, Any], out: TextIO) -> None:
     errors = sum(1 for s in spans if s["status"]["code"] == 2)
     out.write(
         f"trace {trace['trace_id']}  {_duration(end - start)}  {len(spans)} spans"
-        f"{f'  {errors} errors' if errors else ''}  {_clock(start)}\n"
+        f"{_errors(errors)}  {_clock(start)}\n"
     )
     for prefix, span in _tree(spans):
         mark = (
@@ -302,7 +306,7 @@ def print_summary(summary: dict[str, Any], out: TextIO) -> None:
     errors = summary["error_count"]
     out.write(
         f"{_clock(summary['start_time_unix_nano'])}  {_duration(summary['duration_nano']):>9}  "
-        f"{summary['span_count']:>4} spans  {f'{errors} errors' if errors else '        '}  "
+        f"{summary['span_count']:>4} spans{_errors(errors):<11}  "
         f"{summary['root_service']}: {summary['root_name']}  {summary['trace_id']}\n"
     )
 
