@@ -67,9 +67,34 @@ def test_summaries_follow_the_search(store: Store) -> None:
     assert found[0]["span_count"] == 3
     assert found[0]["latest_match"] == NOW - 99 * MS
     page = trace_summaries(store, TraceQuery(limit=1))
-    rest = trace_summaries(store, TraceQuery(limit=1, start_max=page[0]["latest_match"] - 1))
+    last = page[-1]
+    rest = trace_summaries(
+        store, TraceQuery(limit=5), after=(last["latest_match"], last["trace_id"])
+    )
     assert [s["trace_id"] for s in page + rest] == [f"{2:032x}", f"{1:032x}"]
     assert trace_summaries(store, TraceQuery(service="nobody")) == []
+
+
+def test_pages_do_not_repeat_or_skip_traces(store: Store) -> None:
+    # three traces whose newest spans start at the same time, and older spans in each
+    for trace in (5, 6, 7):
+        store.write(
+            Signal.TRACES,
+            trace_request(
+                "svc",
+                [make_span(trace, 1, start=NOW - 50 * MS), make_span(trace, 2, start=NOW)],
+            ),
+        )
+    store.flush()
+    seen = []
+    after = None
+    while True:
+        page = trace_summaries(store, TraceQuery(limit=2), after=after)
+        if not page:
+            break
+        seen += [s["trace_id"] for s in page]
+        after = (page[-1]["latest_match"], page[-1]["trace_id"])
+    assert seen == [f"{t:032x}" for t in (5, 6, 7)]
 
 
 def test_counts(store: Store) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, TypedDict
 
 from otlpy.store._store import Store
-from otlpy.store._trace_queries import TraceQuery, _search_sql
+from otlpy.store._trace_queries import TraceQuery, _search_sql, parse_trace_id
 
 __all__ = ["StoreCounts", "TraceSummary", "store_counts", "trace_summaries"]
 
@@ -21,8 +21,8 @@ class TraceSummary(TypedDict):
     ``root_service``/``root_name`` are those of the earliest span without a parent
     (``has_root`` False: no such span was stored, and they are the earliest span's).
     ``services`` counts spans per service. ``latest_match`` is the start time of the newest
-    span that matched the search: results are ordered by it, newest first, and passing the
-    last one's value minus one as ``start_max`` gives the next page.
+    span that matched the search: results are ordered by it, newest first, then by trace id;
+    the last result's ``(latest_match, trace_id)`` asks for the next page.
     """
 
     trace_id: str
@@ -51,10 +51,17 @@ class StoreCounts(TypedDict):
     newest_metric_point: int | None
 
 
-def trace_summaries(store: Store, query: TraceQuery) -> list[TraceSummary]:
+def trace_summaries(
+    store: Store, query: TraceQuery, *, after: tuple[int, str] | None = None
+) -> list[TraceSummary]:
     """The traces matching ``query`` (as :func:`~otlpy.store.queries.find_traces` finds
-    them), summarized, newest matching span first."""
-    search, params = _search_sql(query)
+    them), summarized, newest matching span first (then by trace id).
+
+    ``after``: the ``(latest_match, trace_id)`` of the last trace of the previous page, to get
+    the next page of the same search.
+    """
+    cursor = None if after is None else (after[0], parse_trace_id(after[1]))
+    search, params = _search_sql(query, cursor)
     rows = store.query(
         f"WITH found AS ({search}) "  # noqa: S608
         "SELECT s.trace_id, f.latest, min(s.start_time), max(s.end_time), count(*), "
