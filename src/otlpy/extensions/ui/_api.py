@@ -132,19 +132,31 @@ def trace_search(request: web.Request, max_traces: int) -> TraceQuery:
     )
 
 
+def _cursor(text: str) -> tuple[int, str] | None:
+    if not text:
+        return None
+    latest, _, trace_id = text.partition(":")
+    try:
+        parse_trace_id(trace_id)
+        return int(latest), trace_id
+    except ValueError:
+        raise ParamError("cursor", f"malformed cursor {text!r}: use a next_cursor") from None
+
+
 @_api
 async def traces(request: web.Request) -> web.StreamResponse:
     q = _queries(request)
     query = trace_search(request, q.max_traces)
-    found = await q.run(queries.trace_summaries, query)
+    after = _cursor(request.query.get("cursor", ""))
+    found = await q.run(queries.trace_summaries, query, after=after)
     more = len(found) == query.limit
     body = {
         "traces": found,
         "limit": query.limit,
         "start": query.start_min,
         "end": query.start_max,
-        # the next page: the same search with end set to this (a string: it is exact)
-        "next_end": str(found[-1]["latest_match"] - 1) if more else None,
+        # the next page: the same search (same start and end) with cursor=this
+        "next_cursor": f"{found[-1]['latest_match']}:{found[-1]['trace_id']}" if more else None,
     }
     return json_response(request, body)
 

@@ -180,7 +180,7 @@ export async function render(root, ctx) {
     limit: limit.value,
   };
   let traces = [];
-  let nextEnd = null;
+  let nextCursor = null;
   let sort = "recent";
   const summary = h("div.results-head");
   const plot = h("div.plot");
@@ -223,23 +223,25 @@ export async function render(root, ctx) {
     plot.append(scatterPlot(plot, points, { onClick: (p) => ctx.navigate(`/trace/${p.id}`) }));
     const maxDuration = Math.max(...traces.map((t) => t.duration_nano));
     list.append(...sortTraces(traces, sort).map((t) => traceRow(t, maxDuration)));
-    if (nextEnd) {
+    if (nextCursor) {
       more.append(h("button.ghost", { type: "button", onclick: loadMore }, "Load more traces"));
     }
   }
 
-  async function search(end) {
-    const page = await api.traces({ ...query, end: end || undefined }, opts);
+  async function search(cursor) {
+    const page = await api.traces({ ...query, cursor }, opts);
     const seen = new Set(traces.map((t) => t.trace_id));
     traces = traces.concat(page.traces.filter((t) => !seen.has(t.trace_id)));
-    nextEnd = page.next_end;
-    if (end === undefined) query.start = String(page.start);
+    nextCursor = page.next_cursor;
+    // later pages search the same window
+    query.start = String(page.start);
+    query.end = String(page.end);
   }
 
   async function loadMore() {
     more.replaceChildren(loading("Loading more…"));
     try {
-      await search(nextEnd);
+      await search(nextCursor);
       draw();
     } catch (error) {
       if (error.name !== "AbortError") more.replaceChildren(errorBox(error));
