@@ -43,5 +43,5 @@ def json_response(request: web.Request, body: Any, *, status: int = 200) -> web.
     data = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
     response = web.Response(body=data, status=status, content_type="application/json")
     if len(data) > _COMPRESS_ABOVE and "gzip" in request.headers.get("Accept-Encoding", ""):
-        response.enable_compression()
+        response.enable_compression(web.ContentCoding.gzip)
     return response

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -206,8 +205,6 @@ def parse_attributes(value: str, param: str) -> dict[str, str]:
             raise ParamError(
                 param, f"malformed '{param}' parameter, cannot unmarshal JSON: {exc}"
             ) from None
-        if not isinstance(document, Mapping):
-            raise ParamError(param, f"malformed '{param}' parameter: expected a JSON object")
         try:
             return {str(k): _plain(v) for k, v in document.items()}
         except TypeError as exc:
