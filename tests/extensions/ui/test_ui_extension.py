@@ -96,22 +96,8 @@ def test_every_module_the_ui_imports_is_shipped() -> None:
 
 
 def test_the_wheel_ships_the_ui(tmp_path: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            str(ROOT),
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path),
-        ],  # fmt: skip
-        check=True,
-        timeout=120,
-    )
+    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+    subprocess.run([*pip, str(ROOT), "-w", str(tmp_path)], check=True, timeout=120)
     (wheel,) = tmp_path.glob("otlpy-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {
