@@ -120,3 +120,24 @@ def test_exemplar_with_a_value_that_is_not_a_number() -> None:
         encode_metrics(data)
     with pytest.raises(Exception, match="int or float"):
         official_encode_metrics(data)
+
+
+def test_grouping_follows_hash_and_equality_like_the_official_encoder() -> None:
+    # equal (0 == False) but hashed differently: two resources, each keeping its own attributes
+    zero, false = Resource({"n": 0}), Resource({"n": False})
+    # same name and version (same hash) but different attributes: unequal, two scopes
+    plain, tagged = (
+        InstrumentationScope("lib", "1"),
+        InstrumentationScope("lib", "1", None, {"a": 1}),
+    )
+    spans = [
+        _span(resource=zero, instrumentation_scope=plain),
+        _span(resource=false, instrumentation_scope=tagged),
+        _span(resource=Resource({"n": 0}), instrumentation_scope=InstrumentationScope("lib", "1")),
+    ]
+    ours = encode_spans(spans)
+    assert ours == official_encode_spans(spans).SerializeToString()
+    message = ExportTraceServiceRequest.FromString(ours)
+    values = [rs.resource.attributes[0].value for rs in message.resource_spans]
+    assert [value.WhichOneof("value") for value in values] == ["int_value", "bool_value"]
+    assert [len(rs.scope_spans[0].spans) for rs in message.resource_spans] == [2, 1]

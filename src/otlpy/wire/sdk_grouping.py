@@ -27,13 +27,16 @@ _CACHE_LIMIT = 256
 def group_by_resource_and_scope(
     items: Iterable[T], resource_and_scope: Callable[[T], tuple[Any, Any]]
 ) -> list[tuple[Any, list[tuple[Any, list[T]]]]]:
-    """Items grouped by equal resource, then equal scope, each in order of first appearance.
+    """Items grouped by resource, then by scope, each in order of first appearance.
 
-    ``resource_and_scope(item)`` gives an item's two objects. Items of one batch nearly always
-    share a few resource and scope objects, often in runs: each new pair of objects is matched
-    to its group by equality once, and later items find the group by object identity.
+    ``resource_and_scope(item)`` gives an item's two objects. Groups are dicts keyed by the SDK
+    objects themselves, as in the official encoder, so objects that hash alike and compare equal
+    share a group (and only those: ``Resource({"a": 0})`` equals ``Resource({"a": False})`` but
+    hashes differently, and encodes differently). Hashing a ``Resource`` is slow, so it happens
+    once per new pair of objects: items of one batch share a few, and later items find their
+    group by object identity.
     """
-    groups: list[tuple[Any, list[tuple[Any, list[T]]]]] = []
+    groups: dict[Any, dict[Any, list[T]]] = {}
     by_identity: dict[tuple[int, int], list[T]] = {}
     last_resource = last_scope = members = None
     for item in items:
@@ -43,20 +46,11 @@ def group_by_resource_and_scope(
             key = (id(resource), id(scope))
             members = by_identity.get(key)
             if members is None:
-                scopes = _find_or_add(groups, resource, list)
-                members = by_identity[key] = _find_or_add(scopes, scope or None, list)
+                scopes = groups.setdefault(resource, {})
+                members = by_identity[key] = scopes.setdefault(scope or None, [])
             last_resource, last_scope = resource, scope
         members.append(item)
-    return groups
-
-
-def _find_or_add(pairs: list[tuple[Any, Any]], wanted: Any, new: Callable[[], Any]) -> Any:
-    for existing, value in pairs:
-        if existing is wanted or existing == wanted:
-            return value
-    value = new()
-    pairs.append((wanted, value))
-    return value
+    return [(resource, list(scopes.items())) for resource, scopes in groups.items()]
 
 
 class EnvelopeCache:
