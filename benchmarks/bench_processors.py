@@ -125,7 +125,9 @@ def part1(rounds: int) -> list[tuple[str, float, float, float]]:
             loop.run_until_complete(processor.consume(batch))
             return time.perf_counter() - start
 
-        def consume(processor: Any = processor, encode: bool = False) -> float:
+        def consume(
+            processor: Any = processor, sink: SinkConsumer = sink, encode: bool = False
+        ) -> float:
             batch = Batch(Signal.TRACES, raw=raw)
             start = time.perf_counter()
             loop.run_until_complete(processor.consume(batch))
