@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from builders import batch, kv, logs, metrics, traces
 
+from builders import batch, kv, logs, metrics, traces
 from otlpy import client
 from otlpy.component import ComponentID
 from otlpy.config import build

@@ -3,9 +3,9 @@ from __future__ import annotations
 import hashlib
 import struct
 
-from builders import kv, logs, metrics, traces
 from processor_kit import Harness, problems_of
 
+from builders import kv, logs, metrics, traces
 from otlpy import client
 from otlpy.ottl import PMap
 from otlpy.pdata import Signal

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from builders import kv, logs, metrics, traces
 from processor_kit import Harness, problems_of
 
+from builders import kv, logs, metrics, traces
 from otlpy.errors import PermanentError
 from otlpy.pdata import Signal
 from otlpy.processors.filter import factory

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import hashlib
 
-from builders import kv, logs, metrics, traces
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from processor_kit import Harness, problems_of
 
+from builders import kv, logs, metrics, traces
 from otlpy.ottl import PMap
 from otlpy.pdata import Signal
 from otlpy.processors.redaction import factory

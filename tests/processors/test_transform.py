@@ -3,9 +3,9 @@ from __future__ import annotations
 import logging
 
 import pytest
-from builders import logs, metrics, traces
 from processor_kit import Harness, problems_of
 
+from builders import logs, metrics, traces
 from otlpy.errors import PermanentError
 from otlpy.ottl import PMap
 from otlpy.pdata import Signal
