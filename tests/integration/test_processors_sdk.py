@@ -1,7 +1,7 @@
 """The OpenTelemetry Python SDK -> otlpy (otlp receiver -> processors -> file exporters).
 
-A real collector built from a config runs the transform, attributes, filter, probabilistic
-sampler, redaction and python processors and the routing connector on what the SDK's own OTLP
+A real collector built from a config runs the transform, attributes, resource, filter,
+probabilistic sampler, redaction and python processors and the routing connector on what the SDK's own OTLP
 exporters send over gRPC; what the file exporters wrote is compared with the SDK's encoding of
 the same data, changed by hand as the processors should have changed it.
 """
@@ -89,6 +89,12 @@ def config(out: Path) -> dict[str, Any]:
             "probabilistic_sampler": {"sampling_percentage": 100, "mode": "proportional"},
             "redaction": {"allow_all_keys": True, "blocked_values": ["^prod$"], "summary": "info"},
             "python": {"function": "sdk_functions:tag_logs"},
+            "resource": {
+                "attributes": [
+                    {"action": "upsert", "key": "cloud.region", "value": "eu-west-1"},
+                    {"action": "delete", "key": "deployment"},
+                ]
+            },
         },
         "connectors": {
             "routing": {
@@ -123,7 +129,7 @@ def config(out: Path) -> dict[str, Any]:
                 "traces/other": {"receivers": ["routing"], "exporters": ["file/other"]},
                 "metrics": {
                     "receivers": ["otlp"],
-                    "processors": ["filter"],
+                    "processors": ["filter", "resource"],
                     "exporters": ["file/metrics"],
                 },
                 "logs": {
@@ -161,6 +167,10 @@ def expected_traces(spans: Any) -> Any:
 def expected_metrics(metrics: Any) -> Any:
     request = encode_metrics(metrics)
     for rm in request.resource_metrics:
+        kept_attrs = [a for a in rm.resource.attributes if a.key != "deployment"]
+        del rm.resource.attributes[:]
+        rm.resource.attributes.extend(kept_attrs)
+        rm.resource.attributes.append(kv("cloud.region", string_value="eu-west-1"))
         for sm in rm.scope_metrics:
             kept = [m for m in sm.metrics if m.name != "queue"]
             del sm.metrics[:]
