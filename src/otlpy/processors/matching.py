@@ -365,4 +365,3 @@ class MatchConfig:
             return not (exclude is not None and exclude(item))
 
         return selected
-
