@@ -15,15 +15,21 @@ Scenarios (``--scenarios``, default all):
 - ``reencode``: ``batch`` followed by ``touch``, a processor defined here that changes every
   resource (upserts one attribute), so the exporter must encode the request again: the CPU
   difference with ``batch`` is what zero-copy forwarding saves;
-- ``steady``: ``batch`` at a steady 10,000 spans/s, for memory and CPU at a typical load.
+- ``reencode_first``: ``touch`` then ``batch``: the same work on each 512-span request
+  before batching (the batch processor then encodes each touched request once, to merge it);
+- ``steady``: ``batch`` at a steady 10,000 spans/s, for memory and CPU at a typical load;
+- ``direct``: no collector, the sender straight into the sink: what the harness itself can do
+  (the CPU and memory figures are then the sender's).
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/bench_collector.py            # all scenarios, ~2 minutes
+    .venv/bin/python benchmarks/bench_collector.py --repeat 2   # all scenarios, ~5 minutes
     .venv/bin/python benchmarks/bench_collector.py --scenarios batch --profile /tmp/prof
 
-``--profile DIR`` records the collector with py-spy during each measured window and prints the
-functions where it spends the most time.
+The collector is started as ``bench_collector.py collector CONFIG``, which is ``otlpy run
+--config CONFIG`` with the ``touch`` processor registered. ``--profile DIR`` records the
+collector with py-spy during each measured window and prints the functions where it spends the
+most time. Needs Linux with two cores and ``taskset``.
 """
 
 from __future__ import annotations
@@ -288,7 +294,7 @@ def _top_frames(raw_file: Path, count: int = 12) -> list[tuple[str, float]]:
 
 def run_scenario(
     name: str,
-    processors: list[str],
+    processors: list[str] | None,
     *,
     rate: float,
     warmup: float,
@@ -299,18 +305,22 @@ def run_scenario(
 ) -> Result:
     sink_thread = SinkThread()
     sink = sink_thread.start()
-    receiver_port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="otlpy-bench-"))
-    config_path = workdir / "collector.yaml"
-    config_path.write_text(collector_config(receiver_port, sink.port, processors))
-    collector = subprocess.Popen(
-        ["taskset", "-c", str(COLLECTOR_CORE), python, __file__, "collector", str(config_path)],
-        cwd=ROOT,
-    )
+    collector = None
+    if processors is None:  # no collector: the sender straight into the sink
+        receiver_port = sink.port
+    else:
+        receiver_port = free_port()
+        config_path = workdir / "collector.yaml"
+        config_path.write_text(collector_config(receiver_port, sink.port, processors))
+        collector = subprocess.Popen(
+            ["taskset", "-c", str(COLLECTOR_CORE), python, __file__, "collector",
+             str(config_path)],
+            cwd=ROOT,
+        )  # fmt: skip
     sender = None
     try:
         wait_for_port(receiver_port)
-        proc = psutil.Process(collector.pid)
         send_args = [
             "taskset", "-c", str(OTHER_CORE), python, "-m", "otlpy", "send",
             "--endpoint", f"http://127.0.0.1:{receiver_port}",
@@ -321,6 +331,9 @@ def run_scenario(
             "--json",
         ]  # fmt: skip
         sender = subprocess.Popen(send_args, cwd=ROOT, stdout=subprocess.PIPE)
+        # what is measured: the collector, or the sender when there is none
+        measured = sender if collector is None else collector
+        proc = psutil.Process(measured.pid)
         time.sleep(warmup)
         cpu0 = _cpu(proc)
         _, spans0, _ = sink.snapshot()
@@ -330,7 +343,7 @@ def run_scenario(
             profile_dir.mkdir(parents=True, exist_ok=True)
             raw = profile_dir / f"{name}.txt"
             spy = subprocess.Popen(
-                ["py-spy", "record", "--pid", str(collector.pid), "--duration", f"{window:.0f}",
+                ["py-spy", "record", "--pid", str(measured.pid), "--duration", f"{window:.0f}",
                  "--format", "raw", "--output", str(raw), "--nonblocking", "--rate", "200"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
@@ -353,11 +366,12 @@ def run_scenario(
     finally:
         if sender is not None and sender.poll() is None:
             sender.kill()
-        collector.send_signal(signal.SIGTERM)
-        try:
-            collector.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            collector.kill()
+        if collector is not None:
+            collector.send_signal(signal.SIGTERM)
+            try:
+                collector.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                collector.kill()
         sink_thread.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     spans = spans1 - spans0
@@ -376,11 +390,13 @@ def run_scenario(
     )
 
 
-SCENARIOS: dict[str, tuple[list[str], float]] = {
-    # name: (processors, rate; 0 = as fast as possible)
+SCENARIOS: dict[str, tuple[list[str] | None, float]] = {
+    # name: (processors, or None for no collector; rate, 0 = as fast as possible)
+    "direct": (None, 0.0),
     "passthrough": ([], 0.0),
     "batch": (["batch"], 0.0),
     "reencode": (["batch", "touch"], 0.0),
+    "reencode_first": (["touch", "batch"], 0.0),
     "steady": (["batch"], 10_000.0),
 }
 
@@ -403,10 +419,14 @@ def main() -> int:
     if (os.cpu_count() or 1) < 2:
         print("this benchmark needs two cores", file=sys.stderr)
         return 2
+    names = args.scenarios.split(",")
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenarios {unknown}; choose from {', '.join(SCENARIOS)}")
     # the sink (this process) stays off the collector's core
     os.sched_setaffinity(0, {OTHER_CORE})
     results = []
-    for name in args.scenarios.split(","):
+    for name in names:
         processors, rate = SCENARIOS[name]
         runs = [
             run_scenario(
@@ -424,10 +444,13 @@ def main() -> int:
         best = max(runs, key=lambda r: r.spans_per_s) if rate == 0 else runs[-1]
         results.append(best)
         print(
-            f"{name:12s} {best.spans_per_s:>10,.0f} spans/s  collector CPU "
-            f"{best.cpu_share * 100:5.1f}% of a core, {best.us_per_span:5.2f} us/span  "
-            f"RSS max {best.rss_mib_max:6.1f} MiB  (sender: {best.sender['accepted_per_s']:,.0f}"
-            f" accepted/s, {best.sender['items_failed']:,} failed; lost {best.lost:,})",
+            f"{name:12s} {best.spans_per_s:>9,.0f} spans/s at the sink | "
+            f"{'sender' if processors is None else 'collector'}: "
+            f"{best.cpu_share * 100:5.1f}% of its core, {best.us_per_span:4.2f} us CPU/span "
+            f"(= {1e6 / best.us_per_span:>9,.0f} spans per CPU-second), RSS max "
+            f"{best.rss_mib_max:5.1f} MiB, end {best.rss_mib_end:5.1f} MiB | sender: "
+            f"{best.sender['accepted_per_s']:,.0f} accepted/s, {best.sender['items_failed']:,} "
+            f"failed | lost {best.lost:,}",
             flush=True,
         )
         for frame, share in best.profile:
