@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from otlpy.ottl import PMap, parse_statements
@@ -107,3 +109,34 @@ def test_a_stale_index_is_never_used() -> None:
     assert dict(fresh.items())["b"] == "changed"
     keys_changed()
     assert fresh.get("b") == "changed"  # falls back to scanning
+
+
+POOL = [
+    'set(attributes["a"], "x")',
+    'set(attributes["b"], attributes["a"])',
+    'set(attributes["c"], Concat([attributes["a"], attributes["b"]], "-"))',
+    'delete_key(attributes, "a")',
+    'delete_key(attributes, "long")',
+    'delete_matching_keys(attributes, "^t")',
+    'keep_keys(attributes, ["a", "b", "long"])',
+    'merge_maps(attributes, {"a": "m", "n": 1}, "insert")',
+    "limit(attributes, 2, [])",
+    'replace_all_patterns(attributes, "key", "^b$", "bb")',
+    'replace_pattern(attributes["long"], "y", "z")',
+    "truncate_all(attributes, 3)",
+    'set(attributes, {"fresh": true})',
+    'set(attributes["m"]["k"], "v")',
+    'set(attributes["d"], Len(attributes))',
+    "flatten(attributes)",
+]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(POOL), min_size=1, max_size=8))
+def test_any_sequence_together_equals_one_at_a_time(statements: list[str]) -> None:
+    together = request()
+    parse_statements(statements, "span").execute(together)
+    apart = request()
+    for statement in statements:
+        parse_statements([statement], "span").execute(apart)
+    assert together == apart
