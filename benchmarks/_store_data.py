@@ -12,7 +12,7 @@ import struct
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 SERVICES = ["frontend", "cart", "checkout", "payment", "inventory"]
 # (service, operation, kind, parent index within the trace)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,3 +24,16 @@ def test_components() -> Iterator[None]:
     yield
     for factory in factories:
         unregister(factory)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _data_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Components that default to ``./otlpy-data`` (the store exporter, the UI) use a
+    temporary directory, not the working directory."""
+    previous = os.environ.get("OTLPY_DATA")
+    os.environ["OTLPY_DATA"] = str(tmp_path_factory.mktemp("otlpy-data"))
+    yield
+    if previous is None:
+        os.environ.pop("OTLPY_DATA", None)
+    else:
+        os.environ["OTLPY_DATA"] = previous

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import signal
+from collections.abc import Iterator
 
 import pytest
 
@@ -127,6 +128,15 @@ def test_telemetry_helpers() -> None:
     assert "_created" not in text
 
 
+@pytest.fixture
+def restore_otlpy_logger() -> Iterator[None]:
+    logger = logging.getLogger("otlpy")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+
+
+@pytest.mark.usefixtures("restore_otlpy_logger")
 @pytest.mark.parametrize("encoding", ["json", "console"])
 def test_structured_logging(encoding: str, monkeypatch: pytest.MonkeyPatch) -> None:
     stream = io.StringIO()
@@ -138,7 +148,6 @@ def test_structured_logging(encoding: str, monkeypatch: pytest.MonkeyPatch) -> N
         raise RuntimeError("boom")
     except RuntimeError:
         log.exception("failed")
-    setup_logging("info", "console")
     lines = stream.getvalue().splitlines()
     if encoding == "json":
         first = json.loads(lines[0])

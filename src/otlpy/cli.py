@@ -127,6 +127,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from otlpy.errors import ConfigError
     from otlpy.pipeline import run_collector
 
+    # a config's store exporter and UI extension with no directory of their own use --data
+    os.environ["OTLPY_DATA"] = args.data
     try:
         data = load_files(args.config) if args.config else default_config(args.data)
         config = build(data)

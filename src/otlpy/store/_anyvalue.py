@@ -5,10 +5,8 @@ attribute equality search looks for the exact bytes an attribute serializes to. 
 encoding by upb is deterministic, so encoding the searched ``KeyValue`` with the same library
 gives the same bytes the record holds.
 
-DuckDB cannot search a BLOB, but it can search a BLOB's text form, where every byte becomes
-one token: printable ASCII as itself, anything else (and ``\\``, ``"``, ``'``) as ``\\xHH``.
-Searching the text form of the pattern in the text form of the record finds the pattern's
-bytes (``PROTO_CONTAINS``).
+The bytes are stored as text with one code point per byte (latin-1 decoded), which DuckDB
+searches directly; patterns are decoded the same way.
 """
 
 from __future__ import annotations
@@ -34,8 +32,8 @@ __all__ = [
 
 JSONValue = dict[str, Any]
 
-# SQL: the ``proto`` column holds the bytes of the parameter (see the module docstring)
-PROTO_CONTAINS = "contains(proto::VARCHAR, ?::BLOB::VARCHAR)"
+# SQL: the ``proto`` column holds the pattern given as parameter
+PROTO_CONTAINS = "contains(proto, ?)"
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
@@ -174,16 +172,16 @@ def _candidate_values(text: str) -> list[Any]:
     return candidates
 
 
-def attribute_patterns(field_number: int, key: str, text: str) -> list[bytes]:
+def attribute_patterns(field_number: int, key: str, text: str) -> list[str]:
     """Search patterns for attribute ``key`` equal to ``text`` in a serialized record.
 
     ``field_number`` is the record's repeated ``attributes`` field (9 in ``Span``, 6 in
-    ``LogRecord``). Each pattern is one framed ``KeyValue``; a record has the attribute when
-    its bytes contain any of them.
+    ``LogRecord``). Each pattern is one framed ``KeyValue``, latin-1 decoded as the ``proto``
+    column is; a record has the attribute when its bytes contain any of them.
     """
     tag = _varint(field_number << 3 | 2)
     patterns = []
     for value in _candidate_values(text):
         body = KeyValue(key=key, value=value).SerializeToString()
-        patterns.append(tag + _varint(len(body)) + body)
+        patterns.append((tag + _varint(len(body)) + body).decode("latin-1"))
     return patterns

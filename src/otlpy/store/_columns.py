@@ -2,7 +2,8 @@
 
 This is the store's hot path. It walks only what the columns need, appends to plain lists
 (one per column) and builds each Arrow array once. Span and log attributes are not walked at
-all: the record is serialized whole into the ``proto`` column (see ``_schema``).
+all: the record is serialized whole into the ``proto`` column, one code point per byte (see
+``_schema``).
 """
 
 from __future__ import annotations
@@ -190,11 +191,16 @@ def spans_table(message: Message, resources: ResourceRegistry) -> Any:
     codes: list[int] = []
     messages: list[str] = []
     flags: list[int] = []
-    protos: list[bytes] = []
+    protos: list[str] = []
     services: list[str] = []
     resource_ids: list[int] = []
     scope_names: list[str] = []
     scope_versions: list[str] = []
+    # bound methods: this loop runs once per span, and attribute lookups add up
+    add_trace_id, add_span_id, add_parent = trace_ids.append, span_ids.append, parents.append
+    add_state, add_name, add_kind = states.append, names.append, kinds.append
+    add_start, add_end, add_code = starts.append, ends.append, codes.append
+    add_message, add_flags, add_proto = messages.append, flags.append, protos.append
     for rs in message.resource_spans:
         resource_id, service = resources.register(rs.resource, rs.schema_url)
         for ss in rs.scope_spans:
@@ -208,19 +214,19 @@ def spans_table(message: Message, resources: ResourceRegistry) -> Any:
             scope_names += [scope.name] * count
             scope_versions += [scope.version] * count
             for span in spans:
-                trace_ids.append(span.trace_id)
-                span_ids.append(span.span_id)
-                parents.append(span.parent_span_id)
-                states.append(span.trace_state)
-                names.append(span.name)
-                kinds.append(span.kind)
-                starts.append(span.start_time_unix_nano)
-                ends.append(span.end_time_unix_nano)
+                add_trace_id(span.trace_id)
+                add_span_id(span.span_id)
+                add_parent(span.parent_span_id)
+                add_state(span.trace_state)
+                add_name(span.name)
+                add_kind(span.kind)
+                add_start(span.start_time_unix_nano)
+                add_end(span.end_time_unix_nano)
                 status = span.status
-                codes.append(status.code)
-                messages.append(status.message)
-                flags.append(span.flags)
-                protos.append(span.SerializeToString())
+                add_code(status.code)
+                add_message(status.message)
+                add_flags(span.flags)
+                add_proto(span.SerializeToString().decode("latin-1"))
     if not protos:
         return None
     start = _nanos(starts)
@@ -244,7 +250,7 @@ def spans_table(message: Message, resources: ResourceRegistry) -> Any:
             "resource_id": pa.array(resource_ids, pa.uint64()),
             "scope_name": pa.array(scope_names, pa.string()),
             "scope_version": pa.array(scope_versions, pa.string()),
-            "proto": pa.array(protos, pa.binary()),
+            "proto": pa.array(protos, pa.string()),
         }
     )
 
@@ -264,7 +270,7 @@ def logs_table(message: Message, resources: ResourceRegistry) -> Any:
     span_ids: list[bytes] = []
     flags: list[int] = []
     event_names: list[str] = []
-    protos: list[bytes] = []
+    protos: list[str] = []
     services: list[str] = []
     resource_ids: list[int] = []
     scope_names: list[str] = []
@@ -301,7 +307,7 @@ def logs_table(message: Message, resources: ResourceRegistry) -> Any:
                 span_ids.append(record.span_id)
                 flags.append(record.flags)
                 event_names.append(record.event_name)
-                protos.append(record.SerializeToString())
+                protos.append(record.SerializeToString().decode("latin-1"))
     if not protos:
         return None
     return pa.table(
@@ -320,7 +326,7 @@ def logs_table(message: Message, resources: ResourceRegistry) -> Any:
             "resource_id": pa.array(resource_ids, pa.uint64()),
             "scope_name": pa.array(scope_names, pa.string()),
             "scope_version": pa.array(scope_versions, pa.string()),
-            "proto": pa.array(protos, pa.binary()),
+            "proto": pa.array(protos, pa.string()),
         }
     )
 

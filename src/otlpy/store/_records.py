@@ -170,7 +170,7 @@ SPAN_COLUMNS = "proto, service_name, resource_id, scope_name, scope_version"
 def span_record(row: Sequence[Any], resources: dict[int, ResourceRecord]) -> SpanRecord:
     """A span from a row of :data:`SPAN_COLUMNS`."""
     proto, service, resource_id, scope_name, scope_version = row
-    span = Span.FromString(proto)
+    span = Span.FromString(proto.encode("latin-1"))
     start = span.start_time_unix_nano
     end = span.end_time_unix_nano
     return {
@@ -222,7 +222,7 @@ LOG_COLUMNS = "seq, timestamp, body, proto, service_name, resource_id, scope_nam
 def log_record(row: Sequence[Any], resources: dict[int, ResourceRecord]) -> LogRecordDict:
     """A log record from a row of :data:`LOG_COLUMNS`."""
     seq, timestamp, body_text, proto, service, resource_id, scope_name, scope_version = row
-    record = LogRecord.FromString(proto)
+    record = LogRecord.FromString(proto.encode("latin-1"))
     return {
         "seq": seq,
         "timestamp": timestamp,

@@ -8,8 +8,12 @@ Layout, and why:
   Walking every attribute of every span in Python to build a ``MAP`` costs about 2 us per
   attribute (25 us per span with ten attributes, measured): four times the ingest budget.
   Serializing the span is one call (about 1.6 us). Attribute equality search looks for the
-  exact bytes of the wanted ``KeyValue`` in ``proto`` (see ``_anyvalue.attribute_patterns``),
-  through DuckDB's text form of a BLOB, where every byte maps to one unambiguous token.
+  exact bytes of the wanted ``KeyValue`` in ``proto`` (see ``_anyvalue.attribute_patterns``).
+  ``proto`` is a VARCHAR holding one code point per byte (latin-1 decoded) rather than a BLOB:
+  DuckDB searches a VARCHAR directly, where a BLOB must first be cast to its escaped text
+  form, which made attribute search four to five times slower (measured). It is compressed
+  with zstd rather than DuckDB's default analysis (dictionary + FSST), which took 40% less
+  CPU per inserted span and half the space (measured).
 - ``resources`` holds each distinct resource once, with its attributes as a
   ``MAP(VARCHAR, VARCHAR)`` of stringified values (for search) and as typed OTLP JSON (for
   display). Rows point at it by ``resource_id``, a hash of the serialized resource.
@@ -77,7 +81,7 @@ _TABLES = (
         resource_id UBIGINT NOT NULL,
         scope_name VARCHAR NOT NULL,
         scope_version VARCHAR NOT NULL,
-        proto BLOB NOT NULL
+        proto VARCHAR NOT NULL USING COMPRESSION zstd
     )
     """,
     "CREATE INDEX spans_trace_id ON spans (trace_id)",
@@ -106,7 +110,7 @@ _TABLES = (
         resource_id UBIGINT NOT NULL,
         scope_name VARCHAR NOT NULL,
         scope_version VARCHAR NOT NULL,
-        proto BLOB NOT NULL
+        proto VARCHAR NOT NULL USING COMPRESSION zstd
     )
     """,
     """

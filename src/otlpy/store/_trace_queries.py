@@ -220,7 +220,10 @@ def _tag_condition(key: str, value: str, params: list[Any]) -> str:
     return "(" + " OR ".join(alternatives) + ")"
 
 
-def _search_sql(query: TraceQuery) -> tuple[str, list[Any]]:
+def _search_sql(query: TraceQuery, after: tuple[int, bytes] | None = None) -> tuple[str, list[Any]]:
+    """The search as SQL: matching trace ids with their newest matching span's start
+    (``latest``), ordered by it (newest first), then by id. ``after`` (a ``(latest,
+    trace_id)`` from a previous page) keeps only the traces that follow it in that order."""
     conditions = []
     params: list[Any] = []
     if query.service is not None:
@@ -247,9 +250,13 @@ def _search_sql(query: TraceQuery) -> tuple[str, list[Any]]:
     for key, value in query.tags.items():
         conditions.append(_tag_condition(key, value, params))
     where = " AND ".join(conditions) or "TRUE"
+    having = ""
+    if after is not None:
+        having = "HAVING max(start_time) < ? OR (max(start_time) = ? AND trace_id > ?) "
+        params += [after[0], after[0], after[1]]
     sql = (
         f"SELECT trace_id, max(start_time) AS latest FROM spans WHERE {where} "  # noqa: S608
-        "GROUP BY trace_id ORDER BY latest DESC, trace_id LIMIT ?"
+        f"GROUP BY trace_id {having}ORDER BY latest DESC, trace_id LIMIT ?"
     )
     params.append(query.limit)
     return sql, params

@@ -1,7 +1,8 @@
 """Queries over the store, returning plain Python data (dicts, lists, str, int, float).
 
 Traces: :func:`services`, :func:`operations`, :func:`get_trace`, :func:`find_traces`,
-:func:`dependencies`, :func:`operation_stats`, :func:`trace_logs`.
+:func:`trace_summaries`, :func:`dependencies`, :func:`operation_stats`, :func:`trace_logs`.
+Overview: :func:`store_counts`.
 Logs: :func:`search_logs`, :func:`logs_after` (live tail).
 Metrics: :func:`metric_names`, :func:`metric_series`, :func:`metric_histogram`.
 
@@ -33,6 +34,7 @@ from otlpy.store._metric_queries import (
     metric_names,
     metric_series,
 )
+from otlpy.store._overview import StoreCounts, TraceSummary, store_counts, trace_summaries
 from otlpy.store._records import (
     EventRecord,
     LinkRecord,
@@ -77,8 +79,10 @@ __all__ = [
     "ScopeRecord",
     "Series",
     "SpanRecord",
+    "StoreCounts",
     "TraceQuery",
     "TraceRecord",
+    "TraceSummary",
     "attributes_dict",
     "dependencies",
     "find_trace_ids",
@@ -95,7 +99,9 @@ __all__ = [
     "parse_trace_id",
     "search_logs",
     "services",
+    "store_counts",
     "trace_logs",
+    "trace_summaries",
 ]
 
 

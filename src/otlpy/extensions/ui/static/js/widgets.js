@@ -1,0 +1,74 @@
+// Pieces the views share: keyboard list navigation, empty states, errors, loading.
+
+import { h } from "./dom.js";
+
+// j/k (and arrows) move a selection through `selector` items of `container`; Enter opens.
+export function listNavigation(container, selector, open) {
+  let index = -1;
+  const items = () => Array.from(container.querySelectorAll(selector));
+  function choose(next) {
+    const all = items();
+    if (!all.length) return;
+    index = Math.max(0, Math.min(all.length - 1, next));
+    all.forEach((el, i) => el.classList.toggle("selected", i === index));
+    all[index].scrollIntoView({ block: "nearest" });
+  }
+  return {
+    reset() {
+      index = -1;
+    },
+    select(el) {
+      choose(items().indexOf(el));
+    },
+    onKey(event) {
+      if (event.key === "j" || event.key === "ArrowDown") choose(index + 1);
+      else if (event.key === "k" || event.key === "ArrowUp") choose(index - 1);
+      else if (event.key === "Enter" && index >= 0) open(items()[index], event);
+      else return false;
+      return true;
+    },
+  };
+}
+
+export function loading(text = "Loading…") {
+  return h("div.loading", h("span.spinner"), text);
+}
+
+export function errorBox(error) {
+  return h(
+    "div.notice.error",
+    h("strong", "Something went wrong. "),
+    error?.message || String(error),
+  );
+}
+
+// How to send data: shown wherever there is nothing to show yet.
+export function sendDataHelp(what = "telemetry") {
+  const origin = window.location.hostname || "localhost";
+  return h(
+    "div.empty",
+    h("div.empty-icon", "◌"),
+    h("h2", `No ${what} yet`),
+    h("p", "Point any OpenTelemetry SDK at otlpy; what it sends shows up here within seconds."),
+    h(
+      "pre.snippet",
+      `export OTEL_EXPORTER_OTLP_ENDPOINT=http://${origin}:4318\n` +
+        "export OTEL_SERVICE_NAME=my-service\n\n" +
+        "# Python, for example:\n" +
+        "pip install opentelemetry-distro opentelemetry-exporter-otlp\n" +
+        "opentelemetry-bootstrap -a install\n" +
+        "opentelemetry-instrument python app.py",
+    ),
+    h(
+      "p.muted",
+      `OTLP/gRPC is on port 4317 and OTLP/HTTP on 4318. `,
+      "Grafana can read the same traces: add a Jaeger data source with URL ",
+      h("code", window.location.origin),
+      ".",
+    ),
+  );
+}
+
+export function nothingFound(text, hint) {
+  return h("div.empty.small", h("h3", text), hint ? h("p.muted", hint) : null);
+}
