@@ -249,14 +249,13 @@ async def test_backend_down_is_reported_to_the_sdk_and_counted(
         sock.bind(("127.0.0.1", 0))
         dead = sock.getsockname()[1]
     retry = {"initial_interval": "10ms", "max_interval": "20ms", "max_elapsed_time": "200ms"}
-    # Without a sending queue the SDK's request waits for the export, so it sees the failure
-    # (with the default queue it would be accepted, then dropped and counted).
     forwarder = await collectors(
         forwarder_config(
             "otlp",
             {
                 "endpoint": f"http://127.0.0.1:{dead}",
                 "retry_on_failure": retry,
+                # without a sending queue the failure travels back to the sender
                 "sending_queue": {"enabled": False},
             },
         )
