@@ -397,6 +397,15 @@ class TestTls:
 
 
 class TestOfficialSignatures:
+    @pytest.mark.parametrize("cls", [OTLPSpanExporter, OTLPLogExporter, OTLPMetricExporter])
+    def test_only_endpoint_is_positional_and_unknown_keywords_fail(self, cls: Any) -> None:
+        with pytest.raises(TypeError, match="positional"):
+            cls("collector:4317", "grpc")
+        with pytest.raises(TypeError, match="unexpected keyword argument 'insecur'"):
+            cls("collector:4317", insecur=True)
+        exporter = cls("collector:4317", protocol="grpc", insecure=True, max_request_size=5)
+        assert (exporter._otlpy.settings.insecure, exporter._otlpy.max_request_size) == (True, 5)
+
     def test_grpc_positional(self) -> None:
         exporter = otlpy.sdk.grpc.OTLPSpanExporter(
             "collector:4317", True, None, {"a": "b"}, 3, grpc.Compression.Gzip
