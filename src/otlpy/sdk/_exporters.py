@@ -24,7 +24,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypedDict, Unpack
+from typing import Any, ClassVar, TypedDict, Unpack
 
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics import (
@@ -237,7 +237,30 @@ def core_of(exporter: object) -> ExporterCore | None:
     return core if isinstance(core, ExporterCore) else None
 
 
-class OTLPSpanExporter(SpanExporter):
+class SpanOrLogExporter:
+    """What the span and log exporters share: construction, flushing, shutdown and stats.
+
+    The official-signature exporters of :mod:`otlpy.sdk.grpc` and :mod:`otlpy.sdk.http` build
+    on it, so that each writes the span and log constructor once.
+    """
+
+    _signal: ClassVar[Signal]
+
+    def __init__(self, endpoint: str | None = None, **options: Unpack[ExporterOptions]) -> None:
+        self._otlpy = ExporterCore(self._signal, endpoint=endpoint, **options)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._otlpy.force_flush(timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self._otlpy.shutdown(timeout_millis)
+
+    def stats(self) -> DeliveryStats:
+        """What became of the spans (log records) exported so far."""
+        return self._otlpy.delivery.stats()
+
+
+class OTLPSpanExporter(SpanOrLogExporter, SpanExporter):
     """Exports spans over OTLP (gRPC, HTTP/protobuf or HTTP/JSON).
 
     Arguments override the ``OTEL_EXPORTER_OTLP_*`` environment variables; ``timeout`` is in
@@ -246,43 +269,21 @@ class OTLPSpanExporter(SpanExporter):
     ``OTLPY_QUEUE_DIR``) keeps requests on disk until delivered.
     """
 
-    def __init__(self, endpoint: str | None = None, **options: Unpack[ExporterOptions]) -> None:
-        self._otlpy = ExporterCore(Signal.TRACES, endpoint=endpoint, **options)
+    _signal = Signal.TRACES
 
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
         ok = self._otlpy.export(spans, len(spans))
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._otlpy.force_flush(timeout_millis)
 
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self._otlpy.shutdown(timeout_millis)
-
-    def stats(self) -> DeliveryStats:
-        """What became of the spans exported so far."""
-        return self._otlpy.delivery.stats()
-
-
-class OTLPLogExporter(LogRecordExporter):
+class OTLPLogExporter(SpanOrLogExporter, LogRecordExporter):
     """Exports log records over OTLP; arguments as for :class:`OTLPSpanExporter`."""
 
-    def __init__(self, endpoint: str | None = None, **options: Unpack[ExporterOptions]) -> None:
-        self._otlpy = ExporterCore(Signal.LOGS, endpoint=endpoint, **options)
+    _signal = Signal.LOGS
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
         ok = self._otlpy.export(batch, len(batch))
         return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._otlpy.force_flush(timeout_millis)
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self._otlpy.shutdown(timeout_millis)
-
-    def stats(self) -> DeliveryStats:
-        """What became of the log records exported so far."""
-        return self._otlpy.delivery.stats()
 
 
 # -- metrics ------------------------------------------------------------------------------------
