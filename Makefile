@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit install browsers clean
+.PHONY: run test lint typecheck unit install browsers clean system-deps
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,12 @@ unit: $(STAMP)
 	$(PY) -m coverage combine --quiet || true
 	$(PY) -m coverage report
 
-test: lint typecheck unit
+# The browser tests drive Debian's Chromium (Playwright's own browser download does not work
+# everywhere); they skip when it is missing, so install it first where it can be.
+system-deps:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+test: system-deps lint typecheck unit
 
 clean:
 	rm -rf $(VENV) .coverage .coverage.* .mypy_cache .ruff_cache .pytest_cache
