@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 
 from otlpy_process import DemoApp, OtlpyProcess, wait_until
+from store_builders import MS, make_span, trace_request
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
@@ -279,3 +282,45 @@ def test_empty_store_tells_how_to_send_data(browser: Any, tmp_path: Path) -> Non
         page.close()
     finally:
         otlpy.stop()
+
+
+def test_a_trace_of_twenty_thousand_spans(page: Any, server: tuple[OtlpyProcess, DemoApp]) -> None:
+    """Only the rows in view are in the page; scrolling reaches the last span.
+
+    Spans 2..100 are children of the root; span i > 100 is a child of span i % 100 + 2.
+    """
+    otlpy, _ = server
+    trace = 0xB16 + (page.scheme == "dark")
+    now = time.time_ns()
+    spans = [make_span(trace, 1, name="root", start=now - 100 * MS, duration=90 * MS)]
+    spans += [
+        make_span(
+            trace,
+            i,
+            parent=1 + (i > 100) * (i % 100 + 1),
+            name=f"op-{i}",
+            start=now - 99 * MS + i * 1000,
+        )
+        for i in range(2, 20_001)
+    ]
+    body = trace_request("big", spans).SerializeToString()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{otlpy.http_port}/v1/traces",
+        data=body,
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    urllib.request.urlopen(request, timeout=30).read()
+    trace_id = f"{trace:032x}"
+    wait_until(lambda: otlpy.get(f"/api/otlpy/traces/{trace_id}")[0] == 200)
+    wait_until(lambda: len(otlpy.json(f"/api/otlpy/traces/{trace_id}")["trace"]["spans"]) == 20_000)
+    page.goto(f"{otlpy.url}/trace/{trace_id}")
+    page.locator(".span-row").first.wait_for(timeout=30_000)
+    assert page.locator(".fact", has_text="Spans").inner_text().endswith("20000")
+    assert page.locator(".span-row").count() < 200
+    page.locator(".waterfall-scroll").evaluate("e => { e.scrollTop = e.scrollHeight; }")
+    # depth first: the last child (op-100) of the root, then its last child
+    page.locator(".span-row", has_text="op-19998").wait_for()
+    page.keyboard.press("/")
+    page.keyboard.type("op-19999")
+    page.keyboard.press("Enter")
+    page.locator("aside.details", has_text="op-19999").wait_for()
