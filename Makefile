@@ -4,7 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit install browsers clean system-deps
+.PHONY: run test lint typecheck unit install system-deps clean
+
+# Programs the integration tests drive for real: Prometheus (scrapes the self-metrics) and
+# Chromium (the UI tests). Installed with apt-get when missing and when we may.
+SYSTEM_PROGRAMS := /usr/bin/prometheus /usr/bin/chromium
+SYSTEM_PACKAGES := prometheus chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,16 +31,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) system-deps
 	$(PY) -m coverage erase
 	COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml $(PY) -m pytest -n 2 --dist loadgroup --cov --cov-report= $(PYTEST_ARGS)
 	$(PY) -m coverage combine --quiet || true
 	$(PY) -m coverage report
 
-# The browser tests drive Debian's Chromium (Playwright's own browser download does not work
-# everywhere); they skip when it is missing, so install it first where it can be.
 system-deps:
-	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	@missing=""; for p in $(SYSTEM_PROGRAMS); do [ -x $$p ] || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; \
+		else \
+			echo "missing$$missing: the tests that need them will be skipped"; \
+		fi; \
+	fi
 
 test: system-deps lint typecheck unit
 

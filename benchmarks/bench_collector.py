@@ -15,17 +15,21 @@ Scenarios (``--scenarios``, default all):
 - ``reencode``: ``batch`` followed by ``touch``, a processor defined here that changes every
   resource (upserts one attribute), so the exporter must encode the request again: the CPU
   difference with ``batch`` is what zero-copy forwarding saves;
+- ``reencode_first``: ``touch`` then ``batch``: the same work on each 512-span request
+  before batching (the batch processor then encodes each touched request once, to merge it);
 - ``steady``: ``batch`` at a steady 10,000 spans/s, for memory and CPU at a typical load;
 - ``direct``: no collector, the sender straight into the sink: what the harness itself can do
   (the CPU and memory figures are then the sender's).
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/bench_collector.py            # all scenarios, ~2 minutes
+    .venv/bin/python benchmarks/bench_collector.py --repeat 2   # all scenarios, ~5 minutes
     .venv/bin/python benchmarks/bench_collector.py --scenarios batch --profile /tmp/prof
 
-``--profile DIR`` records the collector with py-spy during each measured window and prints the
-functions where it spends the most time.
+The collector is started as ``bench_collector.py collector CONFIG``, which is ``otlpy run
+--config CONFIG`` with the ``touch`` processor registered. ``--profile DIR`` records the
+collector with py-spy during each measured window and prints the functions where it spends the
+most time. Needs Linux with two cores and ``taskset``.
 """
 
 from __future__ import annotations
@@ -392,6 +396,7 @@ SCENARIOS: dict[str, tuple[list[str] | None, float]] = {
     "passthrough": ([], 0.0),
     "batch": (["batch"], 0.0),
     "reencode": (["batch", "touch"], 0.0),
+    "reencode_first": (["touch", "batch"], 0.0),
     "steady": (["batch"], 10_000.0),
 }
 
@@ -414,10 +419,14 @@ def main() -> int:
     if (os.cpu_count() or 1) < 2:
         print("this benchmark needs two cores", file=sys.stderr)
         return 2
+    names = args.scenarios.split(",")
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenarios {unknown}; choose from {', '.join(SCENARIOS)}")
     # the sink (this process) stays off the collector's core
     os.sched_setaffinity(0, {OTHER_CORE})
     results = []
-    for name in args.scenarios.split(","):
+    for name in names:
         processors, rate = SCENARIOS[name]
         runs = [
             run_scenario(

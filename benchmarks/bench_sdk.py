@@ -9,10 +9,11 @@ Each pipeline runs in a fresh process of its own: one busy application thread cr
 (10 attributes and one event each, as a typical instrumented request would) as fast as it can,
 then flushes and shuts the provider down. Measured per span:
 
-- ``cpu``: CPU of the whole process (every thread) from the first span to the end of shutdown;
-  ``added`` is that minus the same for a TracerProvider with no processor;
-- ``app``: wall time of the application thread's loop; ``slowdown`` is that over the bare one
-  (the exporting threads take the GIL from the application);
+- ``CPU``: CPU of the whole process (every thread) from the first span to the end of shutdown;
+  ``added`` is that minus the same for a TracerProvider with no processor, measured in the same
+  process just before or after (alternately), so that both see the same machine load;
+- ``app thread``: the application thread's own CPU, and the wall time of its loop; ``slowdown``
+  is that wall time over the bare run's (the exporting threads take the GIL from it);
 - ``lost``: spans the server did not receive.
 
 Two scenarios: ``throughput`` gives every processor a queue as large as the run (nothing can be
@@ -33,7 +34,6 @@ import urllib.request
 from typing import Any
 
 PIPELINES = {
-    "bare": "TracerProvider only (the baseline)",
     "official-grpc": "SDK BatchSpanProcessor + official gRPC exporter",
     "otlpy-grpc": "otlpy BatchSpanProcessor + otlpy exporter (gRPC)",
     "sdk-bsp+otlpy-grpc": (
@@ -148,17 +148,8 @@ def make_processor(pipeline: str, ports: dict[str, int], queue: int | None) -> A
     raise SystemExit(f"unknown pipeline {pipeline}")
 
 
-def child(pipeline: str, scenario: str, spans: int, ports: dict[str, int]) -> dict[str, float]:
-    import logging
-
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-
-    logging.disable(logging.WARNING)  # a dropped-span warning per span would be measured too
-    provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
-    if pipeline != "bare":
-        queue = spans if scenario == "throughput" else None
-        provider.add_span_processor(make_processor(pipeline, ports, queue))
+def measure(provider: Any, spans: int, http_port: int | None) -> dict[str, float]:
+    """Make ``spans`` spans as fast as one thread can, then flush and shut down; per span."""
     tracer = provider.get_tracer("bench", "1.0")
     attributes = {f"http.attribute.{i}": f"value-{i}" for i in range(10)}
     event_attributes = {"event.id": 1}
@@ -171,7 +162,7 @@ def child(pipeline: str, scenario: str, spans: int, ports: dict[str, int]) -> di
     # Warm up (imports, connection, caches), then measure from a clean server count.
     workload(512)
     provider.force_flush(30_000)
-    before = server_spans(ports["http"]) if pipeline != "bare" else 0
+    before = server_spans(http_port) if http_port else 0
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     thread0 = time.thread_time()
@@ -182,7 +173,7 @@ def child(pipeline: str, scenario: str, spans: int, ports: dict[str, int]) -> di
     provider.shutdown()
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-    received = server_spans(ports["http"]) - before if pipeline != "bare" else spans
+    received = server_spans(http_port) - before if http_port else spans
     return {
         "app_us": app / spans * 1e6,
         "app_cpu_us": app_cpu / spans * 1e6,
@@ -191,10 +182,44 @@ def child(pipeline: str, scenario: str, spans: int, ports: dict[str, int]) -> di
     }
 
 
+def child(
+    pipeline: str, scenario: str, spans: int, ports: dict[str, int], bare_first: bool
+) -> dict[str, float]:
+    """The pipeline and, in the same process just before or after, the bare baseline."""
+    import logging
+
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    logging.disable(logging.WARNING)  # a dropped-span warning per span would be measured too
+    service = Resource.create({"service.name": "bench"})
+
+    def bare() -> dict[str, float]:
+        return measure(TracerProvider(resource=service), spans, None)
+
+    def with_pipeline() -> dict[str, float]:
+        provider = TracerProvider(resource=service)
+        queue = spans if scenario == "throughput" else None
+        provider.add_span_processor(make_processor(pipeline, ports, queue))
+        return measure(provider, spans, ports["http"])
+
+    if bare_first:
+        baseline = bare()
+        result = with_pipeline()
+    else:
+        result = with_pipeline()
+        baseline = bare()
+    result["bare_cpu_us"] = baseline["cpu_us"]
+    result["bare_app_us"] = baseline["app_us"]
+    return result
+
+
 # -- the driver ---------------------------------------------------------------------------------
 
 
-def run_child(pipeline: str, scenario: str, spans: int, ports: dict[str, int]) -> dict[str, Any]:
+def run_child(
+    pipeline: str, scenario: str, spans: int, ports: dict[str, int], bare_first: bool
+) -> dict[str, Any]:
     command = [
         sys.executable,
         __file__,
@@ -206,51 +231,65 @@ def run_child(pipeline: str, scenario: str, spans: int, ports: dict[str, int]) -
         str(spans),
         "--ports",
         json.dumps(ports),
+        *(["--bare-first"] if bare_first else []),
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
 def summarize(runs: list[dict[str, float]]) -> dict[str, float]:
-    """Medians, except wall time: its minimum is the run least disturbed by other processes."""
-    summary = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-    summary["app_us"] = min(r["app_us"] for r in runs)
-    return summary
+    """Medians over the runs; differences and ratios to the bare run are taken run by run."""
+
+    def median(values: Any) -> float:
+        return float(statistics.median(values))
+
+    added = sorted(r["cpu_us"] - r["bare_cpu_us"] for r in runs)
+    quartiles = statistics.quantiles(added, n=4) if len(added) >= 2 else [added[0]] * 3
+    return {
+        "cpu_us": median(r["cpu_us"] for r in runs),
+        "added_us": median(added),
+        "added_q1": quartiles[0],
+        "added_q3": quartiles[2],
+        "app_cpu_us": median(r["app_cpu_us"] for r in runs),
+        "app_us": median(r["app_us"] for r in runs),
+        "slowdown": median(r["app_us"] / r["bare_app_us"] for r in runs),
+        "lost": median(r["lost"] for r in runs),
+        "bare_cpu_us": median(r["bare_cpu_us"] for r in runs),
+        "bare_app_us": median(r["bare_app_us"] for r in runs),
+    }
 
 
 def report(results: dict[str, dict[str, dict[str, float]]], spans: int, repeat: int) -> str:
     lines = [
-        f"{spans} spans per run, {repeat} runs of each pipeline, interleaved; microseconds per "
-        "span; CPU and lost: median, wall: minimum",
+        f"{spans} spans per run, {repeat} runs of each pipeline (interleaved), each paired with "
+        "a run without any processor in the same process; medians, microseconds per span.",
         "",
     ]
-    for scenario in SCENARIOS:
-        bare = results[scenario]["bare"]
-        official_added = {
-            proto: results[scenario][f"official-{proto}"]["cpu_us"] - bare["cpu_us"]
+    for scenario, rows in results.items():
+        bare_cpu = statistics.median(r["bare_cpu_us"] for r in rows.values())
+        bare_app = statistics.median(r["bare_app_us"] for r in rows.values())
+        official = {
+            proto: rows[f"official-{proto}"]["added_us"]
             for proto in ("grpc", "http")
-            if f"official-{proto}" in results[scenario]
+            if f"official-{proto}" in rows
         }
         lines += [
             f"### {scenario}",
             "",
-            "| pipeline | CPU us | added CPU us | vs official | app thread CPU us "
-            "| app thread wall us | slowdown | lost |",
+            "| pipeline | CPU | added CPU (quartiles) | vs official | app thread CPU "
+            "| app thread wall | slowdown | lost |",
             "|---|---:|---:|---:|---:|---:|---:|---:|",
+            f"| no processor | {bare_cpu:.1f} | 0 | | {bare_cpu:.1f} | {bare_app:.1f} "
+            "| 1.00x | 0 |",
         ]
-        for pipeline, r in results[scenario].items():
-            added = r["cpu_us"] - bare["cpu_us"]
+        for pipeline, r in rows.items():
             proto = "http" if pipeline.endswith("http") else "grpc"
-            versus = (
-                f"{added / official_added[proto]:.2f}x"
-                if pipeline != "bare" and proto in official_added
-                else ""
-            )
-            lost = f"{int(r['lost'])} ({r['lost'] / spans:.1%})"
+            versus = f"{r['added_us'] / official[proto]:.2f}x" if proto in official else ""
             lines.append(
-                f"| {pipeline} | {r['cpu_us']:.1f} | {added:.1f} | {versus} | "
-                f"{r['app_cpu_us']:.1f} | {r['app_us']:.1f} | "
-                f"{r['app_us'] / bare['app_us']:.2f}x | {lost} |"
+                f"| {pipeline} | {r['cpu_us']:.1f} | {r['added_us']:.1f} "
+                f"({r['added_q1']:.1f}-{r['added_q3']:.1f}) | {versus} | "
+                f"{r['app_cpu_us']:.1f} | {r['app_us']:.1f} | {r['slowdown']:.2f}x | "
+                f"{int(r['lost'])} ({r['lost'] / spans:.1%}) |"
             )
         lines.append("")
     lines += ["Pipelines:", ""] + [f"- `{name}`: {text}" for name, text in PIPELINES.items()]
@@ -258,21 +297,23 @@ def report(results: dict[str, dict[str, dict[str, float]]], spans: int, repeat: 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--spans", type=int, default=20_480)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--pipelines", default=",".join(PIPELINES))
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
-    parser.add_argument("--child")
-    parser.add_argument("--scenario")
-    parser.add_argument("--ports")
-    parser.add_argument("--serve", action="store_true")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--scenario", help=argparse.SUPPRESS)
+    parser.add_argument("--ports", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-first", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve()
         return
     if args.child:
-        print(json.dumps(child(args.child, args.scenario, args.spans, json.loads(args.ports))))
+        ports = json.loads(args.ports)
+        print(json.dumps(child(args.child, args.scenario, args.spans, ports, args.bare_first)))
         return
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True
@@ -280,7 +321,7 @@ def main() -> None:
     try:
         assert server.stdout is not None
         ports = json.loads(server.stdout.readline())
-        pipelines = ["bare", *(p for p in args.pipelines.split(",") if p != "bare")]
+        pipelines = args.pipelines.split(",")
         scenarios = args.scenarios.split(",")
         runs: dict[str, dict[str, list[dict[str, float]]]] = {
             scenario: {pipeline: [] for pipeline in pipelines} for scenario in scenarios
@@ -289,7 +330,7 @@ def main() -> None:
         for attempt in range(args.repeat):
             for scenario in scenarios:
                 for pipeline in pipelines:
-                    result = run_child(pipeline, scenario, args.spans, ports)
+                    result = run_child(pipeline, scenario, args.spans, ports, attempt % 2 == 0)
                     runs[scenario][pipeline].append(result)
                     print(f"{attempt} {scenario:10} {pipeline:20} {result}", file=sys.stderr)
         results = {

@@ -171,3 +171,19 @@ def test_union_of_several_types_reports_once() -> None:
     assert value == ["a"] and problems == []
     _, problems = decode(int | list[str], {"a": 1}, "p")
     assert len(problems) == 1 and problems[0].path == "p"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sections:
+    on: Inner | None = field(default=None, metadata={"null": "defaults"})
+    plain: Inner | None = None
+
+
+def test_null_can_mean_present_with_defaults() -> None:
+    value, problems = decode(Sections, {"on": None, "plain": None})
+    assert problems == []
+    assert value == Sections(on=Inner(), plain=None)
+    value, _ = decode(Sections, {})
+    assert value == Sections(on=None, plain=None)
+    value, _ = decode(Sections, {"on": {"port": 3}})
+    assert value.on == Inner(port=3)

@@ -31,7 +31,7 @@ from otlpy.component import Kind, find_factory
 from otlpy.config.decode import decode
 from otlpy.config.tls import TLSClientConfig
 from otlpy.errors import PartialSuccess, PermanentError, RetryableError, ThrottledError
-from otlpy.exporterhelper import Exporter, RetryConfig
+from otlpy.exporterhelper import Exporter, QueueConfig, RetryConfig
 from otlpy.exporters.otlp_grpc import (
     KeepaliveConfig,
     OTLPGrpcConfig,
@@ -45,6 +45,8 @@ from otlpy.telemetry import SelfTelemetry
 def config(endpoint: str, **overrides: Any) -> OTLPGrpcConfig:
     overrides.setdefault("tls", TLSClientConfig(insecure=True))
     overrides.setdefault("retry_on_failure", FAST_RETRY)
+    # These tests look at each export's outcome: send directly, not through a queue.
+    overrides.setdefault("sending_queue", QueueConfig(enabled=False))
     return OTLPGrpcConfig(endpoint=endpoint, **overrides)
 
 

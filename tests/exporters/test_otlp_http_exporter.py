@@ -34,7 +34,7 @@ from otlpy.component import Kind, find_factory
 from otlpy.config.decode import decode
 from otlpy.config.tls import TLSClientConfig
 from otlpy.errors import PartialSuccess, PermanentError, RetryableError, ThrottledError
-from otlpy.exporterhelper import Exporter
+from otlpy.exporterhelper import Exporter, QueueConfig
 from otlpy.exporters.otlp_http import OTLPHttpConfig, OTLPHttpExporter, factory, retry_after
 from otlpy.pdata import Signal
 from otlpy.telemetry import SelfTelemetry
@@ -43,6 +43,8 @@ from otlpy.wire.otlp_json import decode_request
 
 def config(endpoint: str, **overrides: Any) -> OTLPHttpConfig:
     overrides.setdefault("retry_on_failure", FAST_RETRY)
+    # These tests look at each export's outcome: send directly, not through a queue.
+    overrides.setdefault("sending_queue", QueueConfig(enabled=False))
     return OTLPHttpConfig(endpoint=endpoint, **overrides)
 
 

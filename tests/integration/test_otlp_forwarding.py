@@ -251,7 +251,13 @@ async def test_backend_down_is_reported_to_the_sdk_and_counted(
     retry = {"initial_interval": "10ms", "max_interval": "20ms", "max_elapsed_time": "200ms"}
     forwarder = await collectors(
         forwarder_config(
-            "otlp", {"endpoint": f"http://127.0.0.1:{dead}", "retry_on_failure": retry}
+            "otlp",
+            {
+                "endpoint": f"http://127.0.0.1:{dead}",
+                "retry_on_failure": retry,
+                # without a sending queue the failure travels back to the sender
+                "sending_queue": {"enabled": False},
+            },
         )
     )
     front = receiver_of(forwarder)

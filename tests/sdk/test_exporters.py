@@ -4,6 +4,7 @@ the official constructor signatures; lifecycle."""
 from __future__ import annotations
 
 import datetime
+import logging
 import ssl
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from opentelemetry.sdk.metrics.view import (
     ExponentialBucketHistogramAggregation,
     LastValueAggregation,
 )
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 import otlpy.sdk.grpc
@@ -48,6 +50,7 @@ from otlpy.errors import ConfigError
 from otlpy.pdata import Signal
 from otlpy.sdk import (
     BatchLogRecordProcessor,
+    BatchSpanProcessor,
     OTLPLogExporter,
     OTLPMetricExporter,
     OTLPSpanExporter,
@@ -465,6 +468,30 @@ class TestLifecycle:
         assert headers["authorization"] == "Bearer abc" and headers["x-tenant"] == "7"
         assert headers["user-agent"].startswith("OTel-OTLP-Exporter-Python-otlpy/")
         exporter.shutdown()
+
+    def test_max_request_size(
+        self, grpc_server: GrpcOtlpServer, spans: list[Any], caplog: pytest.LogCaptureFixture
+    ) -> None:
+        exporter = otlpy.sdk.http.OTLPSpanExporter(
+            "http://127.0.0.1:9/v1/traces", max_request_size=1000
+        )
+        with caplog.at_level(logging.WARNING, logger="otlpy.sdk"):
+            assert exporter.export(spans) is SpanExportResult.FAILURE
+        assert "over max_request_size (1000)" in caplog.text
+        assert exporter.stats().dropped_items == len(spans)
+        # Through the processor: each batch is checked once it is encoded.
+        small = OTLPSpanExporter(grpc_server.endpoint, max_request_size=2000)
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(small, max_export_batch_size=2))
+        tracer = provider.get_tracer("t")
+        with tracer.start_as_current_span("short"):
+            pass
+        with tracer.start_as_current_span("long", attributes={"blob": "x" * 5000}):
+            pass
+        provider.shutdown()
+        assert small.stats().dropped_items == 2
+        unlimited = OTLPSpanExporter(grpc_server.endpoint, max_request_size=0)
+        assert unlimited.export(spans) is SpanExportResult.SUCCESS
 
     def test_bad_queue_size(self) -> None:
         with pytest.raises(ConfigError, match="max_queue_bytes"):

@@ -255,3 +255,56 @@ class TestQueuedRetries:
         stats = exporter.stats()
         assert stats.failed_items == 11
         assert stats.queued_items == 0
+
+
+class TestOddResponses:
+    """Servers that answer with something unreadable: the answer decides nothing beyond status."""
+
+    def test_grpc_garbage_response_is_a_success(
+        self, grpc_server: GrpcOtlpServer, spans: list[Any]
+    ) -> None:
+        grpc_server.script(Reply(body=b"\xff\xff\xff"))
+        exporter = grpc_exporter(grpc_server)
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        assert exporter.stats().sent_items == len(spans)
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b"not json",
+            b"[1, 2]",
+            b'{"partialSuccess": "no"}',
+            b'{"partialSuccess": {"rejectedSpans": "many"}}',
+        ],
+    )
+    def test_http_json_odd_bodies(
+        self, http_server: HttpOtlpServer, spans: list[Any], body: bytes
+    ) -> None:
+        http_server.script(Reply(body=body))
+        exporter = http_exporter(http_server, protocol="http/json")
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        assert exporter.stats().rejected_items == 0
+
+    def test_http_protobuf_garbage_error_body(
+        self, http_server: HttpOtlpServer, spans: list[Any], caplog: pytest.LogCaptureFixture
+    ) -> None:
+        http_server.script(
+            Reply(
+                status=400,
+                body=b"\xff\xff\xff",
+                headers={"Content-Type": "application/x-protobuf"},
+            )
+        )
+        exporter = http_exporter(http_server)
+        with caplog.at_level(logging.ERROR, logger="otlpy.sdk"):
+            assert exporter.export(spans) is SpanExportResult.FAILURE
+        assert "HTTP 400: no details" in caplog.text
+
+    def test_send_on_a_closed_channel_is_retryable(self, grpc_server: GrpcOtlpServer) -> None:
+        from otlpy.errors import RetryableError
+
+        exporter = grpc_exporter(grpc_server)
+        transport = exporter._otlpy.delivery._get_transport()
+        transport.close()
+        with pytest.raises(RetryableError, match="unusable"):
+            transport.send(b"", 1.0)

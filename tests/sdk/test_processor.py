@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -88,7 +89,10 @@ def test_batches_reach_the_server(grpc_server: GrpcOtlpServer) -> None:
     assert provider.force_flush(10_000)
     received = grpc_server.received["traces"]
     assert span_count(received) == 1050
-    assert len(received) >= 11  # ten full batches, then the rest on flush
+    # Encoded as they come, in pieces; sent in requests of at most a batch.
+    assert len(received) >= 11
+    assert max(span_count([r]) for r in received) <= 100
+    assert sorted(span_names(received)) == sorted(f"span-{i}" for i in range(1050))
     stats = processor.stats()
     assert (stats.dropped_items, stats.lost_items, stats.queued_items) == (0, 0, 0)
     assert stats.delivery is not None and stats.delivery.sent_items == 1050
@@ -296,7 +300,12 @@ def test_fork(grpc_server: GrpcOtlpServer, http_server: HttpOtlpServer, protocol
     # The parent already has a connection (channel or pool) and a worker thread.
     emit(provider, 2, prefix="parent-before")
     assert processor.force_flush(5_000)
-    emit(provider, 1, prefix="parent-queued")
+    # 40 more: the worker encodes 32 of them at once and keeps the bytes until a batch is full.
+    emit(provider, 40, prefix="parent-queued")
+    deadline = time.monotonic() + 5
+    while processor._batcher._pending_items < 32 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert processor._batcher._pending_items == 32
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child reports through its exit status
         code = 1
@@ -311,13 +320,9 @@ def test_fork(grpc_server: GrpcOtlpServer, http_server: HttpOtlpServer, protocol
     emit(provider, 1, prefix="parent-after")
     assert processor.force_flush(10_000)
     names = sorted(span_names(server.received["traces"]))
-    assert names == [
-        "child-0",
-        "child-1",
-        "child-2",
-        "parent-after-0",
-        "parent-before-0",
-        "parent-before-1",
-        "parent-queued-0",
-    ]
+    # Each span once: the child sent neither its parent's queued spans nor its encoded ones.
+    assert names == sorted(
+        ["child-0", "child-1", "child-2", "parent-after-0", "parent-before-0", "parent-before-1"]
+        + [f"parent-queued-{i}" for i in range(40)]
+    )
     provider.shutdown()

@@ -24,7 +24,12 @@ from otlpy.wire.otlp_json import (
     json_to_protobuf,
 )
 
-EXAMPLES = Path("/work/shared/otlp-examples")
+# the workspace's shared/otlp-examples, found from here (in the main checkout or a worktree)
+EXAMPLES = next(
+    parent / "shared" / "otlp-examples"
+    for parent in Path(__file__).resolve().parents
+    if (parent / "shared" / "otlp-examples").is_dir()
+)
 EXAMPLE_SIGNALS = {
     "trace.json": Signal.TRACES,
     "metrics.json": Signal.METRICS,

@@ -9,7 +9,8 @@ Supported field types: ``str``, ``int``, ``float``, ``bool``, :data:`Duration` (
 Go-style strings such as ``"5s"`` or ``"1m30s"``), :data:`ByteSize` (bytes, from ``"4MiB"``),
 ``Literal[...]``, ``X | None``, ``list[X]``, ``tuple[X, ...]``, ``dict[str, X]``, nested
 dataclasses and ``Any``. A field's YAML key is its name unless ``metadata={"key": ...}`` says
-otherwise.
+otherwise; ``metadata={"null": "defaults"}`` on an optional dataclass field makes a key given
+with no value mean "present, with defaults" instead of "absent".
 """
 
 from __future__ import annotations
@@ -284,7 +285,12 @@ def _decode_dataclass(cls: Any, data: Any, path: str, problems: list[ConfigProbl
             )
             continue
         before = len(problems)
-        value = _decode(hints[f.name], raw, join_path(path, key), problems)
+        field_type = hints[f.name]
+        if raw is None and f.metadata.get("null") == "defaults":
+            # ``key:`` with no value means "present, with defaults" (e.g. ``grpc:`` turning a
+            # protocol on), not "absent".
+            field_type = next(a for a in get_args(field_type) if a is not type(None))
+        value = _decode(field_type, raw, join_path(path, key), problems)
         if len(problems) == before:
             kwargs[f.name] = value
     try:

@@ -106,7 +106,7 @@ class Exporter:
         config = self._queue_config
         if config is None:
             return
-        queue = self._open_queue(config, host)
+        queue = await self._open_queue(config, host)
         self._queue = queue
         self._watch_queue(queue)
         self._workers = [
@@ -114,7 +114,7 @@ class Exporter:
             for i in range(config.num_consumers)
         ]
 
-    def _open_queue(self, config: QueueConfig, host: Host) -> BatchQueue:
+    async def _open_queue(self, config: QueueConfig, host: Host) -> BatchQueue:
         sizer = Sizer(config.sizer)
         block = config.block_on_overflow or config.blocking
         if not config.storage:
@@ -137,7 +137,10 @@ class Exporter:
         }[sizer]
         own = self.settings.id
         name = f"exporter_{own.type}_{own.name}" if own.name else f"exporter_{own.type}"
-        persistent = extension.open_queue(name, **{bound: config.queue_size})
+        # Opening reads the whole log back (recovery): not on the event loop.
+        persistent = await asyncio.to_thread(
+            extension.open_queue, name, **{bound: config.queue_size}
+        )
         return PersistentBatchQueue(persistent, sizer, block_on_overflow=block)
 
     def _watch_queue(self, queue: BatchQueue) -> None:

@@ -97,11 +97,21 @@ class PersistentBatchQueue:
     async def put(self, batch: Batch, *, wait_for_result: bool = False) -> QueueEntry:
         """Write ``batch`` to the queue; refuse (or wait, with ``block_on_overflow``) when full."""
         record = encode_record(batch)
+        future: asyncio.Future[None] | None = None
+        on_id = None
+        if wait_for_result:
+            future = asyncio.get_running_loop().create_future()
+            waiters, waiter = self._waiters, future
+
+            def on_id(rid: int) -> None:
+                # Registered before a sender can take the record (it may run in a thread).
+                waiters[rid] = waiter
+
         while True:
             if self._closing:
                 raise QueueClosedError("the sending queue is shutting down")
             try:
-                rid = await self._async.put(record, items=batch.items)
+                rid = await self._async.put(record, items=batch.items, on_id=on_id)
                 break
             except QueueFullError as exc:
                 if not self.block_on_overflow:
@@ -109,10 +119,6 @@ class PersistentBatchQueue:
                     raise
             self._room.clear()
             await self._room.wait()
-        future = None
-        if wait_for_result:
-            future = asyncio.get_running_loop().create_future()
-            self._waiters[rid] = future
         return QueueEntry(batch, self._measure(batch), id=rid, result=future)
 
     async def get(self) -> QueueEntry | None:

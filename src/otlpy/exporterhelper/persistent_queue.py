@@ -370,8 +370,13 @@ class PersistentQueue:
 
     # -- put ---------------------------------------------------------------------------------
 
-    def put(self, record: bytes, *, items: int = 1) -> int:
+    def put(
+        self, record: bytes, *, items: int = 1, on_id: Callable[[int], None] | None = None
+    ) -> int:
         """Append ``record`` (weighing ``items``) and return its id once the kernel has it.
+
+        ``on_id(id)`` is called with the new id before any :meth:`get` can hand the record out
+        (under the queue's lock: keep it to a dictionary assignment).
 
         Raises :class:`QueueFullError` (retryable) when a bound would be exceeded,
         :class:`RecordTooLargeError` when the record could never fit, :class:`StorageError` when
@@ -413,6 +418,8 @@ class PersistentQueue:
             seg.live_bytes += size
             self._items += items
             self._payload += length
+            if on_id is not None:
+                on_id(rid)
             self._ready.append(rid)
             target = self._written
             self._not_empty.notify()
@@ -858,12 +865,14 @@ class AsyncPersistentQueue:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._wakeup.set)
 
-    async def put(self, record: bytes, *, items: int = 1) -> int:
+    async def put(
+        self, record: bytes, *, items: int = 1, on_id: Callable[[int], None] | None = None
+    ) -> int:
         """Append ``record``; see :meth:`PersistentQueue.put`."""
         self._loop = asyncio.get_running_loop()
         if self.queue.fsync is FsyncPolicy.ALWAYS:
-            return await asyncio.to_thread(self.queue.put, record, items=items)
-        return self.queue.put(record, items=items)
+            return await asyncio.to_thread(self.queue.put, record, items=items, on_id=on_id)
+        return self.queue.put(record, items=items, on_id=on_id)
 
     async def get(self) -> tuple[int, bytes] | None:
         """The next record, waiting as long as needed; ``None`` once closed or interrupted."""

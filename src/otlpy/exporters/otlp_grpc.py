@@ -406,6 +406,7 @@ def _create(settings: Settings, config: OTLPGrpcConfig) -> Exporter:
         client.push,
         timeout=config.timeout,
         retry=config.retry_on_failure,
+        queue=config.sending_queue,
         start=client.start,
         shutdown=client.shutdown,
     )

@@ -307,6 +307,7 @@ def _create(settings: Settings, config: OTLPHttpConfig) -> Exporter:
         client.push,
         timeout=config.timeout,
         retry=config.retry_on_failure,
+        queue=config.sending_queue,
         start=client.start,
         shutdown=client.shutdown,
     )

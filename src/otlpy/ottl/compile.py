@@ -65,6 +65,8 @@ def _const(value: Any, node: Node) -> Expr:
     def get(ctx: TransformContext) -> Any:
         return value
 
+    # lets editors skip calling the getter for a literal (see ``constant_of``)
+    get.ottl_constant = (value,)  # type: ignore[attr-defined]
     return Expr(get, node, True, value)
 
 
@@ -93,11 +95,7 @@ class Compiler:
     def statement(self, stmt: Statement) -> Callable[[TransformContext], None]:
         run_editor = self.call(stmt.editor).get
         if stmt.where is None:
-
-            def run(ctx: TransformContext) -> None:
-                run_editor(ctx)
-
-            return run
+            return run_editor
         cond = self.condition(stmt.where)
 
         def run_where(ctx: TransformContext) -> None:

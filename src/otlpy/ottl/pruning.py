@@ -38,7 +38,7 @@ def prune(request: Any, context: str, drop: Callable[[TransformContext], bool]) 
         ctx.resource_container = rc
         ctx.resource = rc.resource
         if name == "resource":
-            ctx._cache = None
+            ctx._cache = ctx._index = None
             if drop(ctx):
                 removed += 1
                 return True
@@ -51,7 +51,7 @@ def prune(request: Any, context: str, drop: Callable[[TransformContext], bool]) 
         ctx.scope_container = sc
         ctx.scope = sc.scope
         if name == "scope":
-            ctx._cache = None
+            ctx._cache = ctx._index = None
             if drop(ctx):
                 removed += 1
                 return True
@@ -63,7 +63,7 @@ def prune(request: Any, context: str, drop: Callable[[TransformContext], bool]) 
         nonlocal removed
         if name in ("span", "log", "metric"):
             setattr(ctx, name, item)
-            ctx._cache = None
+            ctx._cache = ctx._index = None
             if drop(ctx):
                 removed += 1
                 return True
@@ -77,7 +77,7 @@ def prune(request: Any, context: str, drop: Callable[[TransformContext], bool]) 
                 ctx.event = event
                 ctx.event_index = index
                 index += 1
-                ctx._cache = None
+                ctx._cache = ctx._index = None
                 if drop(ctx):
                     removed += 1
                     return True
@@ -95,7 +95,7 @@ def prune(request: Any, context: str, drop: Callable[[TransformContext], bool]) 
             def point_gone(point: Any) -> bool:
                 nonlocal removed
                 ctx.datapoint = point
-                ctx._cache = None
+                ctx._cache = ctx._index = None
                 if drop(ctx):
                     removed += 1
                     return True

@@ -157,26 +157,26 @@ def iter_contexts(request: Any, context: str) -> Iterator[TransformContext]:
             ctx.resource_container = rs
             ctx.resource = rs.resource
             if name == "resource":
-                ctx._cache = None
+                ctx._cache = ctx._index = None
                 yield ctx
                 continue
             for ss in rs.scope_spans:
                 ctx.scope_container = ss
                 ctx.scope = ss.scope
                 if name == "scope":
-                    ctx._cache = None
+                    ctx._cache = ctx._index = None
                     yield ctx
                     continue
                 for span in ss.spans:
                     ctx.span = span
                     if name == "span":
-                        ctx._cache = None
+                        ctx._cache = ctx._index = None
                         yield ctx
                         continue
                     for index, event in enumerate(span.events):
                         ctx.event = event
                         ctx.event_index = index
-                        ctx._cache = None
+                        ctx._cache = ctx._index = None
                         yield ctx
     elif hasattr(request, "resource_logs"):
         if name not in ("resource", "scope", "log"):
@@ -185,19 +185,19 @@ def iter_contexts(request: Any, context: str) -> Iterator[TransformContext]:
             ctx.resource_container = rl
             ctx.resource = rl.resource
             if name == "resource":
-                ctx._cache = None
+                ctx._cache = ctx._index = None
                 yield ctx
                 continue
             for sl in rl.scope_logs:
                 ctx.scope_container = sl
                 ctx.scope = sl.scope
                 if name == "scope":
-                    ctx._cache = None
+                    ctx._cache = ctx._index = None
                     yield ctx
                     continue
                 for record in sl.log_records:
                     ctx.log = record
-                    ctx._cache = None
+                    ctx._cache = ctx._index = None
                     yield ctx
     elif hasattr(request, "resource_metrics"):
         if name not in ("resource", "scope", "metric", "datapoint"):
@@ -206,20 +206,20 @@ def iter_contexts(request: Any, context: str) -> Iterator[TransformContext]:
             ctx.resource_container = rm
             ctx.resource = rm.resource
             if name == "resource":
-                ctx._cache = None
+                ctx._cache = ctx._index = None
                 yield ctx
                 continue
             for sm in rm.scope_metrics:
                 ctx.scope_container = sm
                 ctx.scope = sm.scope
                 if name == "scope":
-                    ctx._cache = None
+                    ctx._cache = ctx._index = None
                     yield ctx
                     continue
                 for metric in sm.metrics:
                     ctx.metric = metric
                     if name == "metric":
-                        ctx._cache = None
+                        ctx._cache = ctx._index = None
                         yield ctx
                         continue
                     kind = metric.WhichOneof("data")
@@ -227,7 +227,7 @@ def iter_contexts(request: Any, context: str) -> Iterator[TransformContext]:
                         continue
                     for point in getattr(metric, kind).data_points:
                         ctx.datapoint = point
-                        ctx._cache = None
+                        ctx._cache = ctx._index = None
                         yield ctx
     else:
         raise TypeError(f"not an OTLP export request: {type(request).__name__}")
@@ -283,12 +283,28 @@ class StatementSequence:
             except Exception as exc:
                 errors.handle(text, exc)
 
-    def execute(self, request: Any) -> int:
+    def execute(self, request: Any, conditions: ConditionSequence | None = None) -> int:
         """Run the statements on every item of an export request; returns how many statement
-        runs failed (and were ignored). Raises :class:`OttlRuntimeError` in propagate mode."""
+        runs failed (and were ignored). Raises :class:`OttlRuntimeError` in propagate mode.
+
+        With ``conditions`` (of the same context), the statements run only on the items that
+        match them (the transform processor's group ``conditions``)."""
         errors = _Errors(self.error_mode)
         statements = self.statements
-        if len(statements) == 1:
+        if conditions is not None:
+            if conditions.context != self.context:
+                raise ValueError(
+                    f"conditions of the {conditions.context} context cannot guard statements "
+                    f"of the {self.context} context"
+                )
+            for ctx in iter_contexts(request, self.context):
+                if conditions.matches(ctx, errors):
+                    for statement, text in statements:
+                        try:
+                            statement(ctx)
+                        except Exception as exc:
+                            errors.handle(text, exc)
+        elif len(statements) == 1:
             statement, text = statements[0]
             for ctx in iter_contexts(request, self.context):
                 try:

@@ -23,6 +23,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValueList
 
 __all__ = [
     "Duration",
+    "KeyIndex",
     "OttlError",
     "PMap",
     "PSlice",
@@ -36,6 +37,7 @@ __all__ = [
     "duration_ns",
     "is_map",
     "is_slice",
+    "keys_changed",
     "set_any",
     "to_python",
     "type_name",
@@ -131,23 +133,90 @@ def duration_ns(value: timedelta) -> int:
     return ns + (getattr(value, "_sub", 0) if isinstance(value, Duration) else 0)
 
 
+class KeyIndex:
+    """The keys of one attribute map, in order, shared by the statements run on one item.
+
+    Finding a key in an OTLP map means touching every ``KeyValue`` message before it; the
+    index reads the keys once per item and is kept in step by the changes made through it.
+    Any other change to a map's keys calls :func:`keys_changed`, which retires every index.
+    """
+
+    __slots__ = ("entries", "epoch", "keys", "kvs")
+
+    #: bumped by :func:`keys_changed`
+    current = 0
+
+    def __init__(self, kvs: Any) -> None:
+        self.kvs = kvs
+        # holding the KeyValue wrappers keeps upb from building them again on the next pass,
+        # which costs several times more than the first
+        self.entries: list[Any] = list(kvs)
+        self.keys: list[str] = [kv.key for kv in self.entries]
+        self.epoch = KeyIndex.current
+
+    def add(self, key: str) -> Any:
+        """Append ``key`` (known to be absent) and return its ``AnyValue``."""
+        kv = self.kvs.add(key=key)
+        self.entries.append(kv)
+        self.keys.append(key)
+        return kv.value
+
+    def delete(self, i: int) -> None:
+        del self.kvs[i]
+        del self.entries[i]
+        del self.keys[i]
+
+    def valid(self) -> bool:
+        return self.epoch == KeyIndex.current and len(self.keys) == len(self.kvs)
+
+
+def keys_changed() -> None:
+    """Retire every :class:`KeyIndex` (a map's keys changed behind their back)."""
+    KeyIndex.current += 1
+
+
 class PMap:
     """A live view of an OTLP key/value list (attributes, a kvlist value, the cache).
 
     Keys are unique as in ``pcommon.Map``; :meth:`put` replaces an existing key in place.
+    A view made with a :class:`KeyIndex` finds keys through it and keeps it up to date.
     """
 
-    __slots__ = ("kvs",)
+    __slots__ = ("index", "kvs")
 
-    def __init__(self, kvs: Any) -> None:
+    def __init__(self, kvs: Any, index: KeyIndex | None = None) -> None:
         self.kvs = kvs
+        self.index = index
 
     @classmethod
     def new(cls) -> PMap:
         """A new, empty map not attached to any telemetry."""
         return cls(KeyValueList().values)
 
+    def _index(self) -> KeyIndex | None:
+        index = self.index
+        if (
+            index is not None
+            and index.epoch == KeyIndex.current
+            and len(index.keys) == len(self.kvs)
+        ):
+            return index
+        return None
+
+    def _keys(self) -> list[str] | None:
+        index = self._index()
+        return None if index is None else index.keys
+
+    def entries(self) -> Any:
+        """The ``KeyValue`` messages, from the index when there is one."""
+        index = self._index()
+        return self.kvs if index is None else index.entries
+
     def get(self, key: str) -> Any:
+        index = self._index()
+        if index is not None:
+            keys = index.keys
+            return any_to_py(index.entries[keys.index(key)].value) if key in keys else None
         for kv in self.kvs:
             if kv.key == key:
                 return any_to_py(kv.value)
@@ -155,20 +224,36 @@ class PMap:
 
     def get_any(self, key: str) -> Any:
         """The ``AnyValue`` message under ``key``, or None."""
+        index = self._index()
+        if index is not None:
+            keys = index.keys
+            return index.entries[keys.index(key)].value if key in keys else None
         for kv in self.kvs:
             if kv.key == key:
                 return kv.value
         return None
 
     def __contains__(self, key: object) -> bool:
+        keys = self._keys()
+        if keys is not None:
+            return key in keys
         return any(kv.key == key for kv in self.kvs)
 
     def put(self, key: str, value: Any) -> None:
+        index = self._index()
+        if index is not None:
+            keys = index.keys
+            if key in keys:
+                set_any(index.entries[keys.index(key)].value, value)
+            else:
+                set_any(index.add(key), value)
+            return
         for kv in self.kvs:
             if kv.key == key:
                 set_any(kv.value, value)
                 return
         set_any(self.kvs.add(key=key).value, value)
+        keys_changed()
 
     def put_empty(self, key: str) -> Any:
         """Make ``key`` hold an empty value and return its ``AnyValue``."""
@@ -176,13 +261,21 @@ class PMap:
             if kv.key == key:
                 kv.value.Clear()
                 return kv.value
+        keys_changed()
         return self.kvs.add(key=key).value
 
     def remove(self, key: str) -> bool:
         kvs = self.kvs
+        index = self._index()
+        if index is not None:
+            if key not in index.keys:
+                return False
+            index.delete(index.keys.index(key))
+            return True
         for i, kv in enumerate(kvs):
             if kv.key == key:
                 del kvs[i]
+                keys_changed()
                 return True
         return False
 
@@ -195,27 +288,30 @@ class PMap:
             del kvs[:]
             for key, value in copies:
                 kvs.add(key=key).value.CopyFrom(value)
+            keys_changed()
 
     def clear(self) -> None:
         del self.kvs[:]
+        keys_changed()
 
     def keys(self) -> list[str]:
-        return [kv.key for kv in self.kvs]
+        keys = self._keys()
+        return list(keys) if keys is not None else [kv.key for kv in self.kvs]
 
     def items(self) -> Iterator[tuple[str, Any]]:
-        for kv in self.kvs:
+        for kv in self.entries():
             yield kv.key, any_to_py(kv.value)
 
     def raw_items(self) -> Iterator[tuple[str, Any]]:
         """(key, AnyValue message) pairs."""
-        for kv in self.kvs:
+        for kv in self.entries():
             yield kv.key, kv.value
 
     def __len__(self) -> int:
         return len(self.kvs)
 
     def to_dict(self) -> dict[str, Any]:
-        return {kv.key: to_python(any_to_py(kv.value)) for kv in self.kvs}
+        return {kv.key: to_python(any_to_py(kv.value)) for kv in self.entries()}
 
     def replace(self, value: Any) -> None:
         """Make this map hold exactly the entries of ``value`` (a dict or PMap)."""
@@ -223,6 +319,7 @@ class PMap:
         del self.kvs[:]
         for key, item in source.items():
             set_any(self.kvs.add(key=key).value, item)
+        keys_changed()
 
     def __repr__(self) -> str:
         return f"PMap({self.to_dict()!r})"

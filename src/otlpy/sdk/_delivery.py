@@ -350,10 +350,15 @@ class Delivery:
                 continue
             record_id, record = got
             keep = self._deliver_record(record)
+            try:
+                if keep:
+                    queue.nack(record_id)
+                else:
+                    queue.ack(record_id)
+            except Exception:  # a failing disk: the record is sent again after a restart
+                self._log(logging.ERROR, "queue", "%s: cannot update the queue", self.name)
             if keep:
-                queue.nack(record_id)
                 break  # only when aborting: leave the rest for the next run
-            queue.ack(record_id)
 
     def _deliver_record(self, record: bytes) -> bool:
         """Deliver one queued record; True when it must stay in the queue."""

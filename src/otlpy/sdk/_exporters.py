@@ -69,6 +69,7 @@ log = logging.getLogger("otlpy.sdk")
 #: Environment variable naming the directory of the disk queue (one subdirectory per signal).
 QUEUE_DIR_ENV = "OTLPY_QUEUE_DIR"
 _MEMORY_QUEUE_BYTES = 32 << 20
+_MAX_REQUEST_SIZE = 64 << 20
 _DISK_QUEUE_BYTES = 256 << 20
 
 
@@ -81,7 +82,7 @@ def _code_names(codes: Iterable[Any] | None) -> frozenset[str]:
 class ExporterCore:
     """Settings, encoder and delivery of one exporter; what the batch processors talk to."""
 
-    __slots__ = ("delivery", "encode", "settings", "shut_down", "signal")
+    __slots__ = ("delivery", "encode", "max_request_size", "settings", "shut_down", "signal")
 
     def __init__(
         self,
@@ -104,6 +105,7 @@ class ExporterCore:
         max_queue_bytes: int | None = None,
         queue_fsync: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        max_request_size: int | None = None,
     ) -> None:
         settings = resolve_settings(
             signal,
@@ -124,6 +126,10 @@ class ExporterCore:
         self.settings = settings
         self.encode: Encoder = encoder_for(signal, json=settings.protocol == "http/json")
         self.shut_down = False
+        # As the official exporters: 64 MiB before compression; 0 or less turns the check off.
+        self.max_request_size = (
+            _MAX_REQUEST_SIZE if max_request_size is None else max(max_request_size, 0)
+        )
 
         def make_transport() -> Transport:
             if settings.is_grpc:
@@ -176,9 +182,22 @@ class ExporterCore:
             log.exception("cannot encode %d %s items", items, self.signal.value)
             self.delivery.count_dropped(items, "encoding failed")
             return False
+        if not self.fits(payload, items):
+            return False
         if self.delivery.persistent:
             return self.delivery.submit(payload, items)
         return self.delivery.send(payload, items, timeout)
+
+    def fits(self, payload: bytes, items: int) -> bool:
+        """False (and the items counted as dropped) when ``payload`` is over the size limit."""
+        if 0 < self.max_request_size < len(payload):
+            self.delivery.count_dropped(
+                items,
+                f"the request is {len(payload)} bytes, over max_request_size "
+                f"({self.max_request_size}); use a smaller batch size",
+            )
+            return False
+        return True
 
     def force_flush(self, timeout_millis: float) -> bool:
         return self.delivery.flush(max(timeout_millis, 0) / 1000.0)
@@ -225,6 +244,7 @@ class OTLPSpanExporter(SpanExporter):
         max_queue_bytes: int | None = None,
         queue_fsync: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        max_request_size: int | None = None,
     ) -> None:
         self._otlpy = ExporterCore(
             Signal.TRACES,
@@ -245,6 +265,7 @@ class OTLPSpanExporter(SpanExporter):
             max_queue_bytes=max_queue_bytes,
             queue_fsync=queue_fsync,
             retry_policy=retry_policy,
+            max_request_size=max_request_size,
         )
 
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
@@ -285,6 +306,7 @@ class OTLPLogExporter(LogRecordExporter):
         max_queue_bytes: int | None = None,
         queue_fsync: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        max_request_size: int | None = None,
     ) -> None:
         self._otlpy = ExporterCore(
             Signal.LOGS,
@@ -305,6 +327,7 @@ class OTLPLogExporter(LogRecordExporter):
             max_queue_bytes=max_queue_bytes,
             queue_fsync=queue_fsync,
             retry_policy=retry_policy,
+            max_request_size=max_request_size,
         )
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
@@ -472,6 +495,7 @@ class OTLPMetricExporter(MetricExporter):
         max_queue_bytes: int | None = None,
         queue_fsync: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        max_request_size: int | None = None,
     ) -> None:
         if max_export_batch_size is not None and max_export_batch_size <= 0:
             raise ConfigError([ConfigProblem("max_export_batch_size", "must be > 0")])
@@ -499,6 +523,7 @@ class OTLPMetricExporter(MetricExporter):
             max_queue_bytes=max_queue_bytes,
             queue_fsync=queue_fsync,
             retry_policy=retry_policy,
+            max_request_size=max_request_size,
         )
 
     def export(

@@ -1,6 +1,8 @@
 """The hot-path codecs: compression, OTLP/JSON and direct SDK-to-protobuf encoding.
 
-Nothing here does I/O; receivers, exporters and the SDK integration call these functions.
+Nothing here does I/O; receivers, exporters and the SDK integration call these functions. The
+SDK encoders live in ``otlpy.wire.sdk_traces``, ``sdk_metrics`` and ``sdk_logs`` (they import the
+OpenTelemetry SDK, an optional dependency, so they are not imported here).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from otlpy.wire.compression import (
     check_size,
     compress,
     decompress,
+    normalize_encoding,
 )
 from otlpy.wire.otlp_json import (
     decode_request,
@@ -31,4 +34,5 @@ __all__ = [
     "encode_request",
     "encode_request_to_dict",
     "json_to_protobuf",
+    "normalize_encoding",
 ]

@@ -60,6 +60,7 @@ _UINT64 = (0, (1 << 64) - 1)
 _SPECIAL_DOUBLES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 _KV_CACHE_LIMIT = 8192
+_KV_CACHED_SIZE = 192  # bytes of an encoded pair, at most, for it to be cached
 _kv_cache: dict[tuple[str, str, object, type], bytes] = {}
 _CACHEABLE = frozenset({str, int, float, bool})
 
@@ -418,7 +419,7 @@ def _key_values_writer(field_tag: bytes, table: Table) -> Writer:
             except JsonProblem as problem:
                 problem.path.append(f"[{index}]")
                 raise
-            if cache_key is not None:
+            if cache_key is not None and len(encoded) <= _KV_CACHED_SIZE:  # long ones rarely repeat
                 if len(cache) >= _KV_CACHE_LIMIT:
                     cache.clear()
                 cache[cache_key] = encoded

@@ -35,6 +35,7 @@ _STRINGIFIED = frozenset(
 )
 
 _KV_CACHE_LIMIT = 8192
+_KV_CACHED_SIZE = 192  # bytes of a serialized pair, at most, for it to be cached
 
 
 def _double(number: float) -> float | str:
@@ -65,9 +66,10 @@ def _make_key_values(convert_pair: Converter) -> Callable[[Any], list[dict[str, 
             converted = cache.get(encoded)
             if converted is None:
                 converted = convert_pair(pair)
-                if len(cache) >= _KV_CACHE_LIMIT:
-                    cache.clear()
-                cache[encoded] = converted
+                if len(encoded) <= _KV_CACHED_SIZE:  # long values rarely repeat
+                    if len(cache) >= _KV_CACHE_LIMIT:
+                        cache.clear()
+                    cache[encoded] = converted
             out.append(converted)
         return out
 
@@ -107,7 +109,13 @@ class _Generator:
         if descriptor.full_name in self.done:
             return
         self.done.add(descriptor.full_name)
-        lines = [f"def {self.name(descriptor)}(m):", "    d = {}"]
+        lines = [f"def {self.name(descriptor)}(m):"]
+        oneofs = [o for o in descriptor.oneofs if len(o.fields) > 1]
+        if len(oneofs) == 1 and len(oneofs[0].fields) == len(descriptor.fields):
+            # nothing but one oneof (AnyValue): return as soon as the member is known
+            self._add_oneof_only(descriptor, oneofs[0], lines)
+            return
+        lines.append("    d = {}")
         seen_oneofs: set[str] = set()
         for field in descriptor.fields:
             if field.message_type is not None:
@@ -120,9 +128,11 @@ class _Generator:
                     continue
                 seen_oneofs.add(oneof.name)
                 lines.append(f"    k = m.WhichOneof({oneof.name!r})")
-                for member in oneof.fields:
+                for index, member in enumerate(oneof.fields):
                     value = self.value(member, f"m.{member.name}")
-                    lines.append(f"    if k == {member.name!r}: d[{member.json_name!r}] = {value}")
+                    keyword = "if" if index == 0 else "elif"
+                    lines.append(f"    {keyword} k == {member.name!r}:")
+                    lines.append(f"        d[{member.json_name!r}] = {value}")
                 continue
             if field.is_repeated:
                 lines.append(f"    v = m.{field.name}")
@@ -139,6 +149,16 @@ class _Generator:
                 test = "_is_set_double(v)" if field.type in (_F.TYPE_DOUBLE, _F.TYPE_FLOAT) else "v"
                 lines.append(f"    if {test}: d[{key!r}] = {self.value(field, 'v')}")
         lines.append("    return d")
+        self.sources.append("\n".join(lines))
+
+    def _add_oneof_only(self, descriptor: Descriptor, oneof: Any, lines: list[str]) -> None:
+        lines.append(f"    k = m.WhichOneof({oneof.name!r})")
+        for member in oneof.fields:
+            if member.message_type is not None:
+                self.add(member.message_type)
+            value = self.value(member, f"m.{member.name}")
+            lines.append(f"    if k == {member.name!r}: return {{{member.json_name!r}: {value}}}")
+        lines.append("    return {}")
         self.sources.append("\n".join(lines))
 
     def compile(self) -> None:

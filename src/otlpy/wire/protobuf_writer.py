@@ -20,10 +20,8 @@ __all__ = [
     "VARINT",
     "field_bytes",
     "pack_double",
-    "pack_doubles",
     "pack_fixed32",
     "pack_fixed64",
-    "pack_fixed64s",
     "pack_sfixed64",
     "signed_varint",
     "tag",
@@ -52,8 +50,25 @@ def varint(value: int) -> bytes:
     """The base-128 varint of a non-negative ``value`` (below 2**64)."""
     if value < 0x80:
         return _SMALL[value]
+    # unrolled for the sizes lengths and counts take; a loop is slower in CPython
     if value < 0x4000:
         return bytes((value & 0x7F | 0x80, value >> 7))
+    if value < 0x200000:
+        return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14))
+    if value < 0x10000000:
+        return bytes(
+            (value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14 & 0x7F | 0x80, value >> 21)
+        )
+    if value < 0x800000000:
+        return bytes(
+            (
+                value & 0x7F | 0x80,
+                value >> 7 & 0x7F | 0x80,
+                value >> 14 & 0x7F | 0x80,
+                value >> 21 & 0x7F | 0x80,
+                value >> 28,
+            )
+        )
     out = bytearray()
     while value >= 0x80:
         out.append(value & 0x7F | 0x80)
@@ -83,13 +98,3 @@ def field_bytes(field_tag: bytes, payload: bytes | bytearray) -> bytes:
     if size < 0x80:
         return field_tag + _SMALL[size] + payload
     return field_tag + varint(size) + payload
-
-
-def pack_fixed64s(values: list[int]) -> bytes:
-    """Packed little-endian unsigned 64-bit values (a repeated fixed64 payload)."""
-    return struct.pack(f"<{len(values)}Q", *values)
-
-
-def pack_doubles(values: list[float]) -> bytes:
-    """Packed little-endian doubles (a repeated double payload)."""
-    return struct.pack(f"<{len(values)}d", *values)

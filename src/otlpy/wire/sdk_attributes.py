@@ -47,7 +47,15 @@ _VALUES = tag(1, LEN)  # ArrayValue.values and KeyValueList.values
 _KEY = tag(1, LEN)  # KeyValue.key
 _VALUE = tag(2, LEN)  # KeyValue.value
 
-_CACHE_LIMIT = 4096
+_CACHE_LIMIT = 4096  # entries per cache; with _CACHED_SIZE, about 1 MiB at most per cache
+_CACHED_SIZE = 192  # bytes of an encoded pair, at most, for it to be cached
+_SMALL = tuple(bytes((i,)) for i in range(0x80))
+# KeyValue.value and AnyValue.string_value headers of an n-byte string, n < _SHORT (so that both
+# lengths fit in one byte)
+_SHORT = 0x7E
+_STRING_PAIR = tuple(_VALUE + bytes((n + 2,)) + _STRING + bytes((n,)) for n in range(_SHORT))
+# KeyValue.value and AnyValue.int_value headers of an n-byte varint
+_INT_PAIR = tuple(_VALUE + bytes((n + 1,)) + _INT for n in range(11))
 
 
 class InvalidValueError(ValueError):
@@ -75,10 +83,8 @@ def _encode_other_value(value: Any) -> bytes:
     # The official encoder's isinstance chain, for subclasses and containers.
     if value is None:
         return b""
-    if isinstance(value, bool):
-        return _TRUE if value else _FALSE
-    if isinstance(value, str):
-        data = str(value).encode()
+    if isinstance(value, str):  # a subclass (StrEnum): its own characters, as protobuf takes them
+        data = str.encode(value)
         return _STRING + varint(len(data)) + data
     if isinstance(value, int):
         return encode_any_value(int(value))
@@ -105,17 +111,18 @@ class AttributeEncoder:
     """Encodes attribute mappings as repeated ``KeyValue`` fields, caching encoded pairs.
 
     One instance per field tag (span attributes are field 9, event attributes field 3, ...): a
-    cached entry is the complete field, tag included, ready to append. Each cache is bounded
-    (emptied when full), so unique values cost an insertion, never unbounded memory.
+    cached entry is the complete field, tag included, ready to append. Each cache is bounded in
+    entries (emptied when full) and holds only short pairs, so unique values cost an insertion,
+    never unbounded memory.
     """
 
-    __slots__ = ("_by_type", "_keys", "_tag", "invalid")
+    __slots__ = ("_bools", "_ints", "_keys", "_strings", "_tag", "invalid")
 
     def __init__(self, field_number: int) -> None:
         self._tag = tag(field_number, LEN)
-        # One cache per value type, keyed by the (key, value) pair itself: True == 1 == 1.0,
-        # so a shared cache would hand an int the encoding of a bool.
-        self._by_type: dict[type, dict[tuple[str, Any], bytes]] = {str: {}, int: {}, bool: {}}
+        self._strings: dict[tuple[str, str], bytes] = {}
+        self._ints: dict[tuple[str, int], bytes] = {}
+        self._bools: dict[tuple[str, bool], bytes] = {}
         self._keys: dict[str, bytes] = {}
         #: attributes dropped because their value cannot be encoded, since the last reset
         self.invalid = 0
@@ -129,47 +136,66 @@ class AttributeEncoder:
             return
         else:
             items = attributes.items()
-        strings = self._by_type[str].get
-        by_type = self._by_type
+        strings, ints, bools = self._strings, self._ints, self._bools
         for item in items:
-            # Strings first: no other value equals a string, so the pair can be looked up
-            # before its type is known (the common case costs one lookup).
-            try:
-                encoded = strings(item)
-            except TypeError:  # unhashable value (a list or dict in log attributes)
+            # The (key, value) pair itself is the cache key (no tuple to build), in a cache per
+            # value type: True == 1 == 1.0, so a shared cache would mix them up.
+            kind = type(item[1])
+            if kind is str:
+                encoded = strings.get(item)
+            elif kind is int:
+                encoded = ints.get(item)
+            elif kind is bool:
+                encoded = bools.get(item)
+            else:
                 encoded = None
             if encoded is None:
-                cache = by_type.get(type(item[1]))
-                if cache is not None:
-                    encoded = cache.get(item)
+                encoded = self._miss(item, kind)
                 if encoded is None:
-                    encoded = self._miss(item, cache)
-                    if encoded is None:
-                        continue
+                    continue
             out.append(encoded)
 
-    def _miss(
-        self, item: tuple[str, Any], cache: dict[tuple[str, Any], bytes] | None
-    ) -> bytes | None:
+    def _miss(self, item: tuple[str, Any], kind: type) -> bytes | None:
         key, value = item
-        key_field = self._keys.get(key)
         try:
+            key_field = self._keys.get(key)
             if key_field is None:
                 data = str.encode(key)
                 key_field = _KEY + varint(len(data)) + data if data else b""
                 if len(self._keys) >= _CACHE_LIMIT:
                     self._keys.clear()
                 self._keys[key] = key_field
-            any_value = encode_any_value(value)
+            if kind is str and len(value) < _SHORT:
+                # the common misses, new short strings and numbers, skip the general encoder
+                data = value.encode()
+                if len(data) < _SHORT:
+                    body = key_field + _STRING_PAIR[len(data)] + data
+                else:
+                    body = key_field + field_bytes(_VALUE, encode_any_value(value))
+            elif kind is int and 0 <= value <= _INT64_MAX:
+                number = varint(value)
+                body = key_field + _INT_PAIR[len(number)] + number
+            else:
+                body = key_field + field_bytes(_VALUE, encode_any_value(value))
         except (InvalidValueError, TypeError, AttributeError, UnicodeError):
             self.invalid += 1
             return None
-        body = key_field + _VALUE + varint(len(any_value)) + any_value
-        encoded = self._tag + varint(len(body)) + body
-        if cache is not None:
-            if len(cache) >= _CACHE_LIMIT:
-                cache.clear()
-            cache[item] = encoded
+        size = len(body)
+        encoded: bytes = self._tag + (_SMALL[size] if size < 0x80 else varint(size)) + body
+        cache: dict[Any, bytes]
+        if size > _CACHED_SIZE:  # long values (queries, stack traces) rarely repeat: memory bound
+            return encoded
+        if kind is str:
+            cache = self._strings
+        elif kind is int:
+            cache = self._ints
+        elif kind is bool:
+            cache = self._bools
+        else:  # other values (floats, sequences, maps) are encoded every time
+            return encoded
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[item] = encoded
         return encoded
 
     def report_invalid(self, what: str) -> None:

@@ -27,13 +27,16 @@ _CACHE_LIMIT = 256
 def group_by_resource_and_scope(
     items: Iterable[T], resource_and_scope: Callable[[T], tuple[Any, Any]]
 ) -> list[tuple[Any, list[tuple[Any, list[T]]]]]:
-    """Items grouped by equal resource, then equal scope, each in order of first appearance.
+    """Items grouped by resource, then by scope, each in order of first appearance.
 
-    ``resource_and_scope(item)`` gives an item's two objects. Items of one batch nearly always
-    share a few resource and scope objects, often in runs: each new pair of objects is matched
-    to its group by equality once, and later items find the group by object identity.
+    ``resource_and_scope(item)`` gives an item's two objects. Groups are dicts keyed by the SDK
+    objects themselves, as in the official encoder, so objects that hash alike and compare equal
+    share a group (and only those: ``Resource({"a": 0})`` equals ``Resource({"a": False})`` but
+    hashes differently, and encodes differently). Hashing a ``Resource`` is slow, so it happens
+    once per new pair of objects: items of one batch share a few, and later items find their
+    group by object identity.
     """
-    groups: list[tuple[Any, list[tuple[Any, list[T]]]]] = []
+    groups: dict[Any, dict[Any, list[T]]] = {}
     by_identity: dict[tuple[int, int], list[T]] = {}
     last_resource = last_scope = members = None
     for item in items:
@@ -43,20 +46,11 @@ def group_by_resource_and_scope(
             key = (id(resource), id(scope))
             members = by_identity.get(key)
             if members is None:
-                scopes = _find_or_add(groups, resource, list)
-                members = by_identity[key] = _find_or_add(scopes, scope or None, list)
+                scopes = groups.setdefault(resource, {})
+                members = by_identity[key] = scopes.setdefault(scope or None, [])
             last_resource, last_scope = resource, scope
         members.append(item)
-    return groups
-
-
-def _find_or_add(pairs: list[tuple[Any, Any]], wanted: Any, new: Callable[[], Any]) -> Any:
-    for existing, value in pairs:
-        if existing is wanted or existing == wanted:
-            return value
-    value = new()
-    pairs.append((wanted, value))
-    return value
+    return [(resource, list(scopes.items())) for resource, scopes in groups.items()]
 
 
 class EnvelopeCache:
@@ -91,17 +85,25 @@ class EnvelopeCache:
             self._scopes[id(scope)] = entry = (scope, head, tail)
         return entry[1], entry[2]
 
-    def scope_group(self, scope: Any, items: bytes) -> bytes:
-        """A ``Scope<Signal>`` field of its parent: header, the encoded items, schema URL."""
-        head, tail = self._scope_parts(scope)
-        body = head + items + tail
-        return _SECOND + varint(len(body)) + body
+    def scope_group(self, scope: Any, items: list[bytes], out: list[bytes]) -> int:
+        """Append a ``Scope<Signal>`` field (header, the encoded ``items``, schema URL) to ``out``.
 
-    def resource_group(self, resource: Any, scope_groups: list[bytes]) -> bytes:
-        """A ``Resource<Signal>`` field of the request: header, scope groups, schema URL."""
+        Returns its size. The pieces are appended, not joined: the request is joined once, at
+        the end, instead of copying every level of nesting.
+        """
+        head, tail = self._scope_parts(scope)
+        size = len(head) + sum(map(len, items)) + len(tail)
+        prefix = _SECOND + varint(size)
+        out.append(prefix)
+        out.append(head)
+        out += items
+        out.append(tail)
+        return len(prefix) + size
+
+    def resource_group(self, resource: Any, scope_groups: list[bytes], size: int) -> list[bytes]:
+        """The pieces of a ``Resource<Signal>`` field around ``scope_groups`` (``size`` bytes)."""
         head, tail = self._resource_parts(resource)
-        body = head + b"".join(scope_groups) + tail
-        return _FIRST + varint(len(body)) + body
+        return [_FIRST + varint(len(head) + size + len(tail)), head, *scope_groups, tail]
 
 
 envelopes = EnvelopeCache()

@@ -85,14 +85,15 @@ def encode_logs(batch: Sequence[ReadableLogRecord]) -> bytes:
     """
     parts: list[bytes] = []
     for resource, scopes in group_by_resource_and_scope(batch, _resource_and_scope):
-        scope_groups = []
+        scope_groups: list[bytes] = []
+        size = 0
         for scope, members in scopes:
             encoded = []
             for readable in members:
                 body = _encode_log(readable)
                 encoded.append(_LOG_RECORD + varint(len(body)) + body)
-            scope_groups.append(envelopes.scope_group(scope, b"".join(encoded)))
-        parts.append(envelopes.resource_group(resource, scope_groups))
+            size += envelopes.scope_group(scope, encoded, scope_groups)
+        parts += envelopes.resource_group(resource, scope_groups, size)
     _log_attributes.report_invalid("log record")
     return b"".join(parts)
 

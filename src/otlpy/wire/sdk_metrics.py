@@ -238,14 +238,15 @@ def encode_metrics(data: MetricsData) -> bytes:
     """Serialize SDK ``MetricsData`` as an ``ExportMetricsServiceRequest`` (protobuf bytes)."""
     parts: list[bytes] = []
     for resource_metrics in data.resource_metrics:
-        scope_groups = []
+        scope_groups: list[bytes] = []
+        size = 0
         for scope_metrics in resource_metrics.scope_metrics:
             encoded = []
             for metric in scope_metrics.metrics:
                 body = _encode_metric(metric)
                 encoded.append(_METRIC + varint(len(body)) + body)
-            scope_groups.append(envelopes.scope_group(scope_metrics.scope, b"".join(encoded)))
-        parts.append(envelopes.resource_group(resource_metrics.resource, scope_groups))
+            size += envelopes.scope_group(scope_metrics.scope, encoded, scope_groups)
+        parts += envelopes.resource_group(resource_metrics.resource, scope_groups, size)
     for encoder in (_number_attributes, _exemplar_attributes, _histogram_attributes):
         encoder.report_invalid("data point")
     _exponential_attributes.report_invalid("data point")

@@ -24,7 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.util import BoundedList
-from opentelemetry.trace import SpanContext, SpanKind, StatusCode
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from otlpy.wire.otlp_json import encode_request
@@ -50,9 +50,11 @@ _DROPPED_LINKS = b"\x70"  # 14: uint32
 _STATUS = b"\x7a"  # 15: message
 _FLAGS = b"\x85\x01"  # 16: fixed32
 # Span.Event: time 1 (fixed64), name 2, attributes 3, dropped_attributes_count 4
-_EVENT_TIME = b"\x09"
+
 _EVENT_NAME = b"\x12"
 _EVENT_DROPPED = b"\x20"
+_EVENT_TIME_FIELD = struct.Struct("<BQ").pack
+_EVENT_NAMES: dict[str, bytes] = {}  # encoded name fields; event names are few
 # Span.Link: trace_id 1, span_id 2, trace_state 3, attributes 4, dropped 5, flags 6 (fixed32)
 _LINK_TRACE_STATE = b"\x1a"
 _LINK_DROPPED = b"\x28"
@@ -82,6 +84,13 @@ _KIND_VALUES = {id(kind): kind.value + 1 for kind in SpanKind}
 # kind (field 6, varint < 128), start (7, fixed64), end (8, fixed64)
 _KIND_START_END = struct.Struct("<BBBQBQ").pack
 _EMPTY_TRACE_STATE = DEFAULT_TRACE_STATE
+# trace_id (field 1, 16 bytes), span_id (2, 8 bytes) [, parent_span_id (4, 8 bytes)], each tag
+# and length written as one big-endian 16-bit number
+_IDS = struct.Struct(">HQQHQ").pack
+_IDS_AND_PARENT = struct.Struct(">HQQHQHQ").pack
+_LOW64 = (1 << 64) - 1
+_PARENT_TYPES = frozenset({type(None), SpanContext})
+_SPAN_NAMES: dict[str, bytes] = {}  # encoded name fields: span names repeat
 
 # Exactly these types keep the fields the fast path reads; anything else goes through the
 # public properties.
@@ -133,11 +142,16 @@ def _trace_state(trace_state: Any) -> bytes:
 
 
 def _encode_span(span: Any) -> bytes:
-    """One span's ``Span`` message body."""
+    """One span as a ``ScopeSpans.spans`` field (tag, length, ``Span`` message)."""
     if type(span) in _SDK_SPAN_TYPES:
         # what the SDK's dropped_* properties compute, without the property calls
         attributes = span._attributes
-        dropped_attributes = attributes.dropped if type(attributes) is BoundedAttributes else 0
+        if type(attributes) is BoundedAttributes:
+            # its dict, not the mapping: the mapping's methods are Python code
+            dropped_attributes = attributes.dropped
+            attributes = attributes._dict
+        else:
+            dropped_attributes = 0
         events = span._events
         if type(events) is BoundedList:
             # iterating a BoundedList copies it under a lock; an ended span's no longer changes
@@ -158,23 +172,46 @@ def _encode_span(span: Any) -> bytes:
         events, dropped_events = span._events, span.dropped_events
         links, dropped_links = span._links, span.dropped_links
     context = span._context
-    if type(context) is SpanContext:  # a tuple: unpacking beats five property calls
-        trace_id, span_id, _, _, trace_state, _ = context
-    else:
-        trace_id, span_id, trace_state = context.trace_id, context.span_id, context.trace_state
-    head = _TRACE_ID + trace_id.to_bytes(16, "big") + _SPAN_ID + span_id.to_bytes(8, "big")
-    if trace_state is not _EMPTY_TRACE_STATE and trace_state:
-        head += _trace_state(trace_state)
     parent = span._parent
-    if parent is not None:
-        head += _PARENT_SPAN_ID + parent.span_id.to_bytes(8, "big")
-        flags = _FLAGS_REMOTE if parent.is_remote else _FLAGS_LOCAL
+    if type(context) is SpanContext and type(parent) in _PARENT_TYPES:
+        # SpanContext is a tuple (trace_id, span_id, is_remote, flags, state, valid): indexing
+        # beats property calls, and one pack writes both ids (and the parent's) with their tags
+        trace_id = context[0]
+        trace_state = context[4]
+        if parent is None:
+            head = _IDS(0x0A10, trace_id >> 64, trace_id & _LOW64, 0x1208, context[1])
+            flags = _FLAGS_LOCAL
+        else:
+            head = _IDS_AND_PARENT(
+                0x0A10, trace_id >> 64, trace_id & _LOW64, 0x1208, context[1], 0x2208, parent[1]
+            )
+            flags = _FLAGS_REMOTE if parent[2] else _FLAGS_LOCAL
+        if trace_state is not _EMPTY_TRACE_STATE and trace_state:
+            # the state (field 3) goes between the span id and the parent id
+            head = head[:28] + _trace_state(trace_state) + head[28:]
     else:
+        head = (
+            _TRACE_ID
+            + context.trace_id.to_bytes(16, "big")
+            + _SPAN_ID
+            + context.span_id.to_bytes(8, "big")
+        )
+        trace_state = context.trace_state
+        if trace_state:
+            head += _trace_state(trace_state)
         flags = _FLAGS_LOCAL
-    name = span._name.encode()
-    size = len(name)
-    if size:
-        head += _NAME + (_SMALL[size] if size < 0x80 else varint(size)) + name
+        if parent is not None:
+            head += _PARENT_SPAN_ID + parent.span_id.to_bytes(8, "big")
+            if parent.is_remote:
+                flags = _FLAGS_REMOTE
+    name = span._name
+    name_field = _SPAN_NAMES.get(name)
+    if name_field is None:
+        name_field = field_bytes(_NAME, name.encode()) if name else b""
+        if len(_SPAN_NAMES) >= 4096:
+            _SPAN_NAMES.clear()
+        _SPAN_NAMES[name] = name_field
+    head += name_field
     start = span._start_time
     end = span._end_time
     if start and end:  # an ended span: kind, start and end in one pack
@@ -186,12 +223,12 @@ def _encode_span(span: Any) -> bytes:
         if end:
             head += _END + pack_fixed64(end)
     out = [head]
-    _span_attributes.encode(attributes, out)
+    if attributes:
+        _span_attributes.encode(attributes, out)
     if dropped_attributes:
         out.append(_DROPPED_ATTRIBUTES + varint(dropped_attributes))
     for event in events:
-        body = _encode_event(event)
-        out.append(_EVENT + varint(len(body)) + body)
+        out.append(_encode_event(event))
     if dropped_events:
         out.append(_DROPPED_EVENTS + varint(dropped_events))
     for link in links:
@@ -200,30 +237,40 @@ def _encode_span(span: Any) -> bytes:
         out.append(_DROPPED_LINKS + varint(dropped_links))
     status = span._status
     if status is not None:
-        description = status.description
-        if description:
-            out.append(_encode_status(status))
+        if type(status) is Status:
+            description, code = status._description, status._status_code
         else:
-            out.append(_STATUS_BY_CODE[id(status.status_code)])
+            description, code = status.description, status.status_code
+        out.append(_encode_status(description, code) if description else _STATUS_BY_CODE[id(code)])
     out.append(flags)
-    return b"".join(out)
+    body = b"".join(out)
+    size = len(body)
+    return _SCOPE_SPAN + (_SMALL[size] if size < 0x80 else varint(size)) + body
 
 
 def _encode_event(event: Any) -> bytes:
+    """One event as a span's ``events`` field."""
     if type(event) is Event:
         timestamp, name, attributes = event._timestamp, event._name, event._attributes
+        dropped = attributes.dropped if type(attributes) is BoundedAttributes else 0
     else:
         timestamp, name, attributes = event.timestamp, event.name, event.attributes
-    head = _EVENT_TIME + pack_fixed64(timestamp) if timestamp else b""
-    if name:
-        head += field_bytes(_EVENT_NAME, name.encode())
+        dropped = event.dropped_attributes
+    head = _EVENT_NAMES.get(name)
+    if head is None:
+        head = field_bytes(_EVENT_NAME, name.encode()) if name else b""
+        if len(_EVENT_NAMES) >= 1024:
+            _EVENT_NAMES.clear()
+        _EVENT_NAMES[name] = head
+    if timestamp:
+        head = _EVENT_TIME_FIELD(0x09, timestamp) + head
     out = [head]
     _event_attributes.encode(attributes, out)
-    if type(attributes) is BoundedAttributes and attributes.dropped:
-        out.append(_EVENT_DROPPED + varint(attributes.dropped))
-    elif type(event) is not Event and event.dropped_attributes:
-        out.append(_EVENT_DROPPED + varint(event.dropped_attributes))
-    return b"".join(out)
+    if dropped:
+        out.append(_EVENT_DROPPED + varint(dropped))
+    body = b"".join(out)
+    size = len(body)
+    return _EVENT + (_SMALL[size] if size < 0x80 else varint(size)) + body
 
 
 def _encode_link(link: Any) -> bytes:
@@ -247,12 +294,11 @@ def _encode_link(link: Any) -> bytes:
     return b"".join(out)
 
 
-def _encode_status(status: Any) -> bytes:
-    """The span's ``status`` field (always present, as the official encoder writes it)."""
-    body = field_bytes(_STATUS_MESSAGE, status.description.encode())
-    code = status.status_code.value
-    if code:
-        body += _STATUS_CODE + varint(code)
+def _encode_status(description: str, code: Any) -> bytes:
+    """A span's ``status`` field with a description."""
+    body = field_bytes(_STATUS_MESSAGE, description.encode())
+    if code.value:
+        body += _STATUS_CODE + varint(code.value)
     return field_bytes(_STATUS, body)
 
 
@@ -263,17 +309,19 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
 
         body = encode_spans(spans)  # what an OTLP exporter POSTs to /v1/traces
     """
-    groups = group_by_resource_and_scope(spans, _resource_and_scope)
+    # SDK spans are read through their fields, others through the public properties
+    fields = set(map(type, spans)) <= _SDK_SPAN_TYPES
+    groups = group_by_resource_and_scope(
+        spans, _sdk_resource_and_scope if fields else _resource_and_scope
+    )
     parts: list[bytes] = []
     for resource, scopes in groups:
-        scope_groups = []
+        scope_groups: list[bytes] = []
+        size = 0
         for scope, members in scopes:
-            encoded = []
-            for span in members:
-                body = _encode_span(span)
-                encoded.append(_SCOPE_SPAN + varint(len(body)) + body)
-            scope_groups.append(envelopes.scope_group(scope, b"".join(encoded)))
-        parts.append(envelopes.resource_group(resource, scope_groups))
+            encoded = [_encode_span(span) for span in members]
+            size += envelopes.scope_group(scope, encoded, scope_groups)
+        parts += envelopes.resource_group(resource, scope_groups, size)
     _span_attributes.report_invalid("span")
     _event_attributes.report_invalid("event")
     _link_attributes.report_invalid("link")
@@ -281,6 +329,7 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
 
 
 _resource_and_scope = operator.attrgetter("resource", "instrumentation_scope")
+_sdk_resource_and_scope = operator.attrgetter("_resource", "_instrumentation_scope")
 
 
 def encode_spans_json(spans: Sequence[ReadableSpan]) -> bytes:

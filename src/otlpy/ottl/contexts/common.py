@@ -18,12 +18,14 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValueList
 
 from otlpy.ottl.grammar import Field
 from otlpy.ottl.values import (
+    KeyIndex,
     OttlError,
     PMap,
     PSlice,
     Timestamp,
     TraceID,
     any_to_py,
+    keys_changed,
     set_any,
     to_python,
     type_name,
@@ -52,6 +54,7 @@ class TransformContext:
 
     __slots__ = (
         "_cache",
+        "_index",
         "datapoint",
         "event",
         "event_index",
@@ -66,6 +69,8 @@ class TransformContext:
 
     def __init__(self) -> None:
         self._cache: Any = None
+        # key indexes of the attribute maps touched on the current item, by id of the map
+        self._index: dict[int, KeyIndex] | None = None
         self.resource: Any = None
         self.resource_container: Any = None
         self.scope: Any = None
@@ -86,6 +91,21 @@ class TransformContext:
 
     def reset_cache(self) -> None:
         self._cache = None
+        self._index = None
+
+
+def key_index(ctx: TransformContext, kvs: Any) -> KeyIndex:
+    """The key index of the attribute map ``kvs`` for the current item."""
+    table = ctx._index
+    if table is None:
+        table = ctx._index = {}
+    else:
+        # the table holds the maps it indexes, so an id found there is still the same map
+        index = table.get(id(kvs))
+        if index is not None and index.epoch == KeyIndex.current and len(index.keys) == len(kvs):
+            return index
+    index = table[id(kvs)] = KeyIndex(kvs)
+    return index
 
 
 @dataclass(slots=True)
@@ -97,6 +117,8 @@ class GetSetter:
     # for a single attribute: the AnyValue message holding it (None when absent), so an
     # editor can read and write it with one lookup
     ref: Getter | None = None
+    # for a whole attribute map: its KeyIndex for the current item
+    index: Callable[[TransformContext], KeyIndex] | None = None
 
 
 # compiles one index expression of a path
@@ -240,46 +262,71 @@ def set_map(kvs: Any, value: Any) -> None:
 
 
 def map_path(kvs_of: Getter, keys: Sequence[Key]) -> GetSetter:
-    """A map-valued field (attributes) read whole or by keys."""
+    """A map-valued field (attributes) read whole or by keys, through the item's key index."""
     if not keys:
 
         def get_map(ctx: TransformContext) -> Any:
-            return PMap(kvs_of(ctx))
+            kvs = kvs_of(ctx)
+            return PMap(kvs, key_index(ctx, kvs))
 
         def set_whole(ctx: TransformContext, value: Any) -> None:
             set_map(kvs_of(ctx), value)
 
-        return GetSetter(get_map, set_whole)
+        def index_of(ctx: TransformContext) -> KeyIndex:
+            kvs = kvs_of(ctx)
+            table = ctx._index
+            index = table.get(id(kvs)) if table is not None else None
+            if index is None or index.epoch != KeyIndex.current or len(index.keys) != len(kvs):
+                index = key_index(ctx, kvs)
+            return index
+
+        return GetSetter(get_map, set_whole, index=index_of)
 
     first = keys[0]
     rest = list(keys[1:])
     if first[0] and type(first[1]) is str and not rest:
         name = first[1]
 
+        # the index lookup is inlined: these run for every item and every statement
         def get_one(ctx: TransformContext) -> Any:
-            for kv in kvs_of(ctx):
-                if kv.key == name:
-                    return any_to_py(kv.value)
+            kvs = kvs_of(ctx)
+            table = ctx._index
+            index = table.get(id(kvs)) if table is not None else None
+            if index is None or index.epoch != KeyIndex.current or len(index.keys) != len(kvs):
+                index = key_index(ctx, kvs)
+            found = index.keys
+            if name in found:
+                return any_to_py(index.entries[found.index(name)].value)
             return None
 
         def set_one(ctx: TransformContext, value: Any) -> None:
             kvs = kvs_of(ctx)
-            for kv in kvs:
-                if kv.key == name:
-                    set_any(kv.value, value)
-                    return
-            set_any(kvs.add(key=name).value, value)
+            table = ctx._index
+            index = table.get(id(kvs)) if table is not None else None
+            if index is None or index.epoch != KeyIndex.current or len(index.keys) != len(kvs):
+                index = key_index(ctx, kvs)
+            found = index.keys
+            if name in found:
+                set_any(index.entries[found.index(name)].value, value)
+            else:
+                set_any(index.add(name), value)
 
         def ref_one(ctx: TransformContext) -> Any:
-            for kv in kvs_of(ctx):
-                if kv.key == name:
-                    return kv.value
+            kvs = kvs_of(ctx)
+            table = ctx._index
+            index = table.get(id(kvs)) if table is not None else None
+            if index is None or index.epoch != KeyIndex.current or len(index.keys) != len(kvs):
+                index = key_index(ctx, kvs)
+            found = index.keys
+            if name in found:
+                return index.entries[found.index(name)].value
             return None
 
         return GetSetter(get_one, set_one, ref_one)
 
     def get_keyed(ctx: TransformContext) -> Any:
-        return index_into(ctx, PMap(kvs_of(ctx)), keys)
+        kvs = kvs_of(ctx)
+        return index_into(ctx, PMap(kvs, key_index(ctx, kvs)), keys)
 
     def set_keyed(ctx: TransformContext, value: Any) -> None:
         k = key_value(ctx, first)
@@ -288,9 +335,10 @@ def map_path(kvs_of: Getter, keys: Sequence[Key]) -> GetSetter:
         if rest:
             value = to_python(value)
         kvs = kvs_of(ctx)
-        target = PMap(kvs).get_any(k)
+        index = key_index(ctx, kvs)
+        target = PMap(kvs, index).get_any(k)
         if target is None:
-            target = kvs.add(key=k).value
+            target = index.add(k)
         set_in_any(ctx, target, rest, value)
 
     return GetSetter(get_keyed, set_keyed)
@@ -437,6 +485,7 @@ def message_field(obj: str, attr: str | None, cls_name: str) -> GetSetter:
             raise OttlError(f"expected {cls_name} but got {type_name(value)}")
         if value is not target:
             target.CopyFrom(value)
+            keys_changed()  # the attribute maps inside were replaced
 
     return GetSetter(getter, set_)
 
@@ -457,5 +506,6 @@ def repeated_field(obj: str, attr: str, cls_name: str) -> GetSetter:
         target = getter(ctx)
         del target[:]
         target.extend(copies)
+        keys_changed()
 
     return GetSetter(get, set_)

@@ -52,6 +52,17 @@ def _with_map(target: GetSetter, ctx: TransformContext, change: Callable[[PMap],
 @editor("set", Param("target", "getsetter"), Param("value", "any"))
 def _set(target: GetSetter, value: Getter) -> Run:
     setter = target.set
+    constant = getattr(value, "ottl_constant", None)
+    if constant is not None:
+        literal = constant[0]
+        if literal is None:
+            return lambda ctx: None  # setting nil changes nothing
+        if isinstance(literal, str | int | float | bool):
+
+            def run_literal(ctx: TransformContext) -> None:
+                setter(ctx, literal)
+
+            return run_literal
 
     def run(ctx: TransformContext) -> None:
         v = value(ctx)
@@ -68,6 +79,16 @@ def _delete_key(target: GetSetter, key: str) -> Run:
 
     def remove(m: PMap) -> None:
         m.remove(key)
+
+    index_of = target.index
+    if index_of is not None:
+
+        def run_indexed(ctx: TransformContext) -> None:
+            index = index_of(ctx)
+            if key in index.keys:
+                index.delete(index.keys.index(key))
+
+        return run_indexed
 
     def run(ctx: TransformContext) -> None:
         value = get(ctx)
@@ -211,6 +232,24 @@ def _replace_pattern(
     search = regex.regex.search
     ref = target.ref
     if ref is not None and fn is None:
+        replace_count = regex.replace_all_count
+        constant = getattr(replacement, "ottl_constant", None)
+        if constant is not None and "$" not in constant[0]:
+            literal = constant[0].replace("\\", "\\\\")
+            subn = regex.regex.subn
+
+            def run_literal(ctx: TransformContext) -> None:
+                held = ref(ctx)
+                if held is None:
+                    return
+                value = held.string_value
+                if not value and held.WhichOneof("value") != "string_value":
+                    return
+                replaced, count = subn(literal, value)
+                if count:
+                    held.string_value = replaced
+
+            return run_literal
 
         def run_in_place(ctx: TransformContext) -> None:
             template = replacement(ctx)
@@ -218,9 +257,12 @@ def _replace_pattern(
             if held is None:
                 return
             value = held.string_value
-            if search(value) is None or held.WhichOneof("value") != "string_value":
+            # string_value is "" for other types: only an empty text needs the type check
+            if not value and held.WhichOneof("value") != "string_value":
                 return
-            held.string_value = regex.replace_all(value, template)
+            replaced, count = replace_count(value, template)
+            if count:
+                held.string_value = replaced
 
         return run_in_place
 
@@ -376,7 +418,7 @@ def _truncate_all(target: GetSetter, limit: int, utf8_safe: bool | None, marker:
     quick = limit // 4  # no UTF-8 string of at most this many characters can be too long
 
     def change(m: PMap) -> None:
-        for kv in m.kvs:
+        for kv in m.entries():
             raw = kv.value
             # string_value is "" for other types, so one read both filters and measures
             text = raw.string_value
@@ -386,6 +428,19 @@ def _truncate_all(target: GetSetter, limit: int, utf8_safe: bool | None, marker:
                     raw.string_value = short
 
     get = target.get
+    index_of = target.index
+    if index_of is not None:
+
+        def run_indexed(ctx: TransformContext) -> None:
+            for kv in index_of(ctx).entries:
+                raw = kv.value
+                text = raw.string_value
+                if len(text) > quick:
+                    short = cut(text)
+                    if short is not None:
+                        raw.string_value = short
+
+        return run_indexed
 
     def run(ctx: TransformContext) -> None:
         value = get(ctx)

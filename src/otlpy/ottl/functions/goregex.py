@@ -76,7 +76,14 @@ class GoRegex:
 
     def replace_all(self, text: str, template: str) -> str:
         """``ReplaceAllString``: every match replaced by the expanded template."""
-        return self.regex.sub(lambda m: self.expand(template, m), text)
+        return self.replace_all_count(text, template)[0]
+
+    def replace_all_count(self, text: str, template: str) -> tuple[str, int]:
+        """:meth:`replace_all` and how many matches were replaced."""
+        if "$" not in template:
+            # a literal replacement: let ``re`` substitute it without calling back
+            return self.regex.subn(template.replace("\\", "\\\\"), text)
+        return self.regex.subn(lambda m: self.expand(template, m), text)
 
 
 _NAME = re.compile(r"[A-Za-z0-9_]+")

@@ -287,6 +287,19 @@ def typed_getter(kind: str, get: Getter) -> Getter:
     if kind == "any":
         return get
     convert = CONVERSIONS[kind]
+    constant = getattr(get, "ottl_constant", None)
+    if constant is not None:
+        try:
+            converted = convert(constant[0])
+        except (OttlError, ValueError, TypeError, ArithmeticError):
+            pass  # fails on every item, as in the Collector: leave it to run time
+        else:
+            # a literal of the right kind: no conversion per item
+            def get_constant(ctx: TransformContext) -> Any:
+                return converted
+
+            get_constant.ottl_constant = (converted,)  # type: ignore[attr-defined]
+            return get_constant
     if kind == "str":
 
         def get_str(ctx: TransformContext) -> Any:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from otlpy.config.decode import ByteSize, Duration
 from otlpy.config.tls import TLSServerConfig
@@ -291,25 +291,13 @@ def _url_path(path: str) -> str:
     return path if path.startswith("/") else "/" + path
 
 
-# A protocol is on when its key is present, even with a null value (``grpc:``), and off when
-# the key is absent. The decoder turns null into the default of a dataclass-typed field but
-# into None for an optional one, so at run time the fields are typed as the plain dataclass
-# (null -> defaults) while their default stays None (absent -> off); type checkers see the
-# honest optional type.
-if TYPE_CHECKING:
-    _GRPCSection = GRPCConfig | None
-    _HTTPSection = HTTPConfig | None
-else:
-    _GRPCSection = GRPCConfig
-    _HTTPSection = HTTPConfig
-
-
 @dataclass(frozen=True, kw_only=True)
 class ProtocolsConfig:
     """``protocols``: which servers run; a missing key turns a protocol off."""
 
-    grpc: _GRPCSection = None
-    http: _HTTPSection = None
+    # A protocol is on when its key is present, also with a null value (``grpc:``).
+    grpc: GRPCConfig | None = field(default=None, metadata={"null": "defaults"})
+    http: HTTPConfig | None = field(default=None, metadata={"null": "defaults"})
 
 
 def _both_protocols() -> ProtocolsConfig:

@@ -1,0 +1,1 @@
+"""Connectors: components that are an exporter in some pipelines and a receiver in others."""

@@ -1,0 +1,211 @@
+"""The memory_limiter processor: limits, refusal above the soft limit, headroom between checks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import psutil
+import pytest
+
+from builders import batch
+from otlpy.component import ComponentID, Kind, Settings
+from otlpy.config.decode import decode
+from otlpy.errors import RetryableError
+from otlpy.pdata import Signal
+from otlpy.processors.memory_limiter import (
+    MemoryLimiter,
+    MemoryLimiterConfig,
+    MemoryLimiterProcessor,
+    available_memory,
+    factory,
+)
+from otlpy.telemetry import SelfTelemetry
+from otlpy.testing import SinkConsumer
+
+MIB = 1 << 20
+
+
+class FakeRss:
+    """A settable RSS reading, for the admission logic; the real one is tested below."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+        self.reads = 0
+
+    def __call__(self) -> int:
+        self.reads += 1
+        return self.value
+
+
+def settings(telemetry: SelfTelemetry, name: str = "") -> Settings:
+    return Settings(
+        id=ComponentID("memory_limiter", name),
+        kind=Kind.PROCESSOR,
+        telemetry=telemetry,
+        logger=logging.getLogger("test.memory_limiter"),
+        signal=Signal.TRACES,
+        pipeline="traces",
+    )
+
+
+def test_config_validation_reports_every_problem() -> None:
+    _, problems = decode(
+        MemoryLimiterConfig,
+        {
+            "check_interval": "0s",
+            "limit_mib": 100,
+            "spike_limit_mib": 100,
+            "limit_percentage": 101,
+            "spike_limit_percentage": -1,
+            "min_gc_interval_when_soft_limited": "-1s",
+        },
+    )
+    paths = {p.path for p in problems}
+    assert paths == {
+        "check_interval",
+        "spike_limit_mib",
+        "limit_percentage",
+        "spike_limit_percentage",
+        "min_gc_interval_when_soft_limited",
+    }
+    _, problems = decode(MemoryLimiterConfig, {"limit_mib": -1, "spike_limit_mib": -2})
+    assert {p.path for p in problems} == {"limit_mib", "spike_limit_mib"}
+    _, problems = decode(
+        MemoryLimiterConfig, {"limit_percentage": 50, "spike_limit_percentage": 60}
+    )
+    assert [p.path for p in problems] == ["spike_limit_percentage"]
+
+
+def test_limits_from_mib_percentage_and_defaults() -> None:
+    gib = 1 << 30
+    assert MemoryLimiterConfig(limit_mib=200, spike_limit_mib=50).limits(gib) == (
+        200 * MIB,
+        150 * MIB,
+    )
+    assert MemoryLimiterConfig(limit_mib=200).limits(gib) == (200 * MIB, 160 * MIB)
+    assert MemoryLimiterConfig(limit_percentage=50, spike_limit_percentage=10).limits(
+        1000 * MIB
+    ) == (500 * MIB, 400 * MIB)
+    hard, soft = MemoryLimiterConfig().limits(1000 * MIB)
+    assert hard == 800 * MIB and soft == hard - int(hard * 0.2)
+
+
+def test_available_memory_is_at_most_the_machines() -> None:
+    assert 0 < available_memory() <= psutil.virtual_memory().total
+
+
+def test_admission_follows_the_soft_limit_and_the_headroom(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rss = FakeRss(100 * MIB)
+    config = MemoryLimiterConfig(limit_mib=200, spike_limit_mib=40)  # soft limit 160 MiB
+    limiter = MemoryLimiter(config, read_rss=rss, logger=logging.getLogger("test.ml"))
+    limiter.measure()
+    assert not limiter.refusing
+    # 60 MiB of headroom: batches are charged three times their size
+    assert limiter.admit(10 * MIB)
+    assert limiter.admit(10 * MIB)
+    reads = rss.reads
+    assert not limiter.admit(1 * MIB)  # headroom spent: re-read at most every few ms
+    assert rss.reads <= reads + 1
+    with caplog.at_level(logging.INFO, logger="test.ml"):
+        rss.value = 170 * MIB
+        limiter.measure()
+        assert limiter.refusing
+        assert not limiter.admit(1)
+        rss.value = 120 * MIB
+        limiter.measure()
+        assert not limiter.refusing
+        assert limiter.admit(1)
+    assert "above the soft limit of 160 MiB: refusing data" in caplog.text
+    assert "back under the soft limit" in caplog.text
+
+
+def test_gc_above_the_limits_is_rate_limited() -> None:
+    rss = FakeRss(190 * MIB)
+    config = MemoryLimiterConfig(
+        limit_mib=200,
+        spike_limit_mib=40,
+        min_gc_interval_when_soft_limited=3600,
+        min_gc_interval_when_hard_limited=0,
+    )
+    limiter = MemoryLimiter(config, read_rss=rss)
+    limiter.measure()
+    assert rss.reads == 2  # read, collect, read again
+    limiter.measure()
+    assert rss.reads == 3  # soft-limited: no second collection within the hour
+    rss.value = 250 * MIB
+    limiter.measure()
+    assert rss.reads == 5  # hard-limited: collect at every check
+    limiter.measure(collect=False)
+    assert rss.reads == 6
+
+
+def test_the_real_resident_memory_is_what_counts() -> None:
+    before = psutil.Process().memory_info().rss
+    config = MemoryLimiterConfig(limit_mib=(before >> 20) + 100, spike_limit_mib=50)
+    limiter = MemoryLimiter(config)
+    limiter.measure()
+    assert not limiter.refusing
+    ballast = bytearray(b"\x01") * (120 * MIB)  # touched pages: really resident
+    limiter.measure()
+    assert limiter.refusing
+    del ballast
+    limiter.measure()
+    assert not limiter.refusing
+
+
+async def test_the_processor_passes_data_and_refuses_retryably(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    telemetry = SelfTelemetry()
+    sink = SinkConsumer()
+    rss = FakeRss(10 * MIB)
+    limiter = MemoryLimiter(MemoryLimiterConfig(limit_mib=100, check_interval=0.01), read_rss=rss)
+    processor = MemoryLimiterProcessor(settings(telemetry), limiter, sink)
+    assert processor.capabilities.mutates_data is False
+    assert processor.limiter is limiter
+    await processor.start(None)  # type: ignore[arg-type]
+    await processor.start(None)  # type: ignore[arg-type]
+    await processor.consume(batch(Signal.TRACES, 4))
+    assert sink.item_count == 4
+    rss.value = 95 * MIB
+    reads = rss.reads
+    while rss.reads < reads + 2:  # the periodic check runs
+        await asyncio.sleep(0.01)
+    with pytest.raises(RetryableError, match="high memory usage") as info:
+        await processor.consume(batch(Signal.TRACES, 3))
+    assert info.value.retry_after == 1.0
+    refused = telemetry.registry.get_sample_value(
+        "otelcol_processor_refused_spans_total", {"processor": "memory_limiter"}
+    )
+    assert refused == 3
+    assert sink.item_count == 4
+    await processor.shutdown()
+    await processor.shutdown()
+    reads = rss.reads
+    await asyncio.sleep(0.05)
+    assert rss.reads == reads  # stopped checking
+
+
+async def test_instances_with_one_id_share_one_limiter() -> None:
+    telemetry = SelfTelemetry()
+    config = MemoryLimiterConfig(limit_mib=100_000)
+    a = factory.create(settings(telemetry, "shared"), config, SinkConsumer())
+    b = factory.create(settings(telemetry, "shared"), config, SinkConsumer())
+    c = factory.create(settings(telemetry, "other"), config, SinkConsumer())
+    assert a.limiter is b.limiter
+    assert a.limiter is not c.limiter
+    await a.start(None)
+    await b.start(None)
+    await a.shutdown()
+    assert a.limiter._task is not None  # b still uses it
+    await b.shutdown()
+    assert a.limiter._task is None
+    # batches that arrive decoded (no bytes at hand) are estimated from their item count
+    await c.start(None)
+    message_only = batch(Signal.LOGS, 2)
+    assert not message_only.has_raw
+    await c.consume(message_only)
+    await c.shutdown()

@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+from processor_kit import Harness, problems_of
+
+from builders import logs, metrics, traces
+from otlpy.errors import PermanentError
+from otlpy.ottl import PMap
+from otlpy.pdata import Signal
+from otlpy.processors.transform import factory
+
+
+def attrs(message: object) -> dict[str, object]:
+    return PMap(message.attributes).to_dict()  # type: ignore[attr-defined]
+
+
+async def test_plain_statements_infer_their_context() -> None:
+    h = Harness(
+        factory,
+        {
+            "trace_statements": [
+                'set(span.attributes["env"], "prod")',
+                'set(resource.attributes["team"], "core")',
+                'set(span.name, "renamed") where span.attributes["index"] == 1',
+            ]
+        },
+    )
+    out = await h.run(traces(3))
+    rs = out.resource_spans[0]
+    assert attrs(rs.resource)["team"] == "core"
+    spans = rs.scope_spans[0].spans
+    assert [attrs(s)["env"] for s in spans] == ["prod"] * 3
+    assert [s.name for s in spans] == ["span-0", "renamed", "span-2"]
+
+
+async def test_consecutive_plain_statements_of_one_context_share_a_group() -> None:
+    config = factory.config(
+        trace_statements=[
+            'set(span.attributes["a"], 1)',
+            'set(span.attributes["b"], 2)',
+            'set(resource.attributes["c"], 3)',
+            'set(span.attributes["d"], 4)',
+        ]
+    )
+    groups, problems = config.compile(Signal.TRACES)
+    assert problems == []
+    assert [(g.statements.context, len(g.statements.statements)) for g in groups] == [
+        ("span", 2),
+        ("resource", 1),
+        ("span", 1),
+    ]
+
+
+async def test_groups_with_context_and_conditions() -> None:
+    h = Harness(
+        factory,
+        {
+            "trace_statements": [
+                {
+                    "context": "span",
+                    "conditions": ['attributes["index"] == 0', 'attributes["index"] == 2'],
+                    "statements": ['set(attributes["picked"], true)'],
+                },
+                {"context": "resource", "statements": ['delete_key(attributes, "service.name")']},
+            ]
+        },
+    )
+    out = await h.run(traces(3))
+    spans = out.resource_spans[0].scope_spans[0].spans
+    assert ["picked" in attrs(s) for s in spans] == [True, False, True]
+    assert attrs(out.resource_spans[0].resource) == {}
+
+
+async def test_group_context_is_inferred_when_absent() -> None:
+    h = Harness(
+        factory,
+        {"log_statements": [{"statements": ['set(log.severity_text, "WARN")']}]},
+        Signal.LOGS,
+    )
+    out = await h.run(logs(2))
+    assert [r.severity_text for r in out.resource_logs[0].scope_logs[0].log_records] == [
+        "WARN",
+        "WARN",
+    ]
+
+
+async def test_metric_statements() -> None:
+    h = Harness(
+        factory,
+        {
+            "metric_statements": [
+                'set(metric.description, "described")',
+                'set(datapoint.attributes["dp"], true) where datapoint.attributes["point"] == 1',
+            ]
+        },
+        Signal.METRICS,
+    )
+    out = await h.run(metrics((2, 2)))
+    ms = out.resource_metrics[0].scope_metrics[0].metrics
+    assert [m.description for m in ms] == ["described", "described"]
+    assert [attrs(p).get("dp") for p in ms[0].gauge.data_points] == [None, True]
+
+
+async def test_error_modes(caplog: pytest.LogCaptureFixture) -> None:
+    failing = 'set(span.attributes["x"], Int(span.name))'  # "span-0" is no int: Int gives nil
+    bad = 'set(span.attributes["x"], span.attributes["index"] / 0)'  # fails on every span
+    with caplog.at_level(logging.WARNING):
+        h = Harness(factory, {"error_mode": "ignore", "trace_statements": [bad, failing]})
+        out = await h.run(traces(2))
+    assert out is not None
+    assert "error(s) ignored" in caplog.text
+    propagating = Harness(factory, {"error_mode": "propagate", "trace_statements": [bad]})
+    with pytest.raises(PermanentError, match="failed to execute statement"):
+        await propagating.run(traces(1))
+    assert propagating.sink.batches == []
+    # a group's error_mode overrides the processor's
+    override = Harness(
+        factory,
+        {
+            "error_mode": "propagate",
+            "trace_statements": [{"error_mode": "silent", "statements": [bad]}],
+        },
+    )
+    assert await override.run(traces(1)) is not None
+
+
+async def test_no_statements_passes_batches_unchanged() -> None:
+    h = Harness(factory, {})
+    assert h.processor.capabilities.mutates_data is False
+    sent = traces(2)
+    out = await h.run(sent)
+    assert out == sent
+
+
+def test_validation_reports_paths_and_columns() -> None:
+    problems = problems_of(
+        factory,
+        {
+            "error_mode": "loud",
+            "trace_statements": [
+                'set(span.name, "ok")',
+                'set(span.name "missing comma")',
+                "nope(span.name)",
+                'set(attributes["no-context"], 1)',
+                'set(log.body, "wrong signal")',
+                {"context": "span", "statements": ['set(attributes["x"], 1', "keep_keys(x)"]},
+                {"context": "spam", "statements": ['set(name, "x")']},
+                {"statements": []},
+                {"context": "span", "statements": ['set(name, "x")'], "conditions": ["name =="]},
+                42,
+            ],
+            "log_statements": [{"context": "log", "statements": ["x"], "extra": 1}],
+        },
+    )
+    assert "error_mode" in problems
+    assert "column 15" in problems["trace_statements[1]"]
+    assert 'undefined function "nope"' in problems["trace_statements[2]"]
+    assert "cannot infer the context" in problems["trace_statements[3]"]
+    assert "cannot be used with traces" in problems["trace_statements[4]"]
+    assert "column 23" in problems["trace_statements[5].statements[0]"]
+    assert "trace_statements[5].statements[1]" in problems
+    assert "spam" in problems["trace_statements[6].statements"]
+    assert "at least one statement" in problems["trace_statements[7].statements"]
+    assert "trace_statements[8].conditions[0]" in problems
+    assert "expected a statement" in problems["trace_statements[9]"]
+    assert "unknown key" in problems["log_statements[0].extra"]
+
+
+def test_scope_alias_and_uppercase_context() -> None:
+    problems = problems_of(
+        factory,
+        {
+            "trace_statements": [
+                {"context": "instrumentation_scope", "statements": ['set(name, "x")']},
+                {"context": "SPAN", "statements": ['set(name, "x")']},
+            ]
+        },
+    )
+    assert problems == {}

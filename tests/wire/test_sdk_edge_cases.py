@@ -1,0 +1,143 @@
+"""Rarer shapes the SDK encoders must still encode exactly as the official encoders do."""
+
+from __future__ import annotations
+
+import enum
+
+import pytest
+from opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder import (
+    encode_metrics as official_encode_metrics,
+)
+from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import (
+    encode_spans as official_encode_spans,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.metrics import Exemplar
+from opentelemetry.sdk.metrics.export import (
+    Gauge,
+    Metric,
+    MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext
+from opentelemetry.trace.span import TraceState
+
+from otlpy.wire import sdk_traces
+from otlpy.wire.sdk_metrics import encode_metrics
+from otlpy.wire.sdk_traces import encode_spans
+
+
+class Color(enum.StrEnum):
+    RED = "red"
+
+
+class Size(enum.IntEnum):
+    BIG = 3
+
+
+class Ratio(float):
+    pass
+
+
+class MyContext(SpanContext):
+    """A SpanContext subclass: read through properties, not tuple positions."""
+
+
+class MyEvent(Event):
+    @property
+    def name(self) -> str:
+        return "renamed"
+
+
+def _span(**overrides: object) -> ReadableSpan:
+    fields: dict[str, object] = {
+        "name": "s",
+        "context": SpanContext(1, 2, False, trace_state=TraceState([("k", "v")])),
+        "resource": Resource({"service.name": "x"}),
+    }
+    fields.update(overrides)
+    return ReadableSpan(**fields)  # type: ignore[arg-type]
+
+
+def test_subclassed_values_and_long_strings() -> None:
+    span = _span(
+        attributes={
+            "enum.str": Color.RED,
+            "enum.int": Size.BIG,
+            "float.sub": Ratio(0.5),
+            "long": "x" * 300,
+            "negative": -5,
+            "bytes": b"\x00\x01",
+            "nested": {"a": [1, "b"], 2: None},
+        }
+    )
+    for _ in range(2):  # the second time, from the caches
+        assert encode_spans([span]) == official_encode_spans([span]).SerializeToString()
+
+
+def test_context_subclass_parent_and_trace_state() -> None:
+    parent = MyContext(1, 9, True)
+    spans = [
+        _span(context=MyContext(1, 2, False, trace_state=TraceState([("a", "b")])), parent=parent),
+        _span(parent=SpanContext(1, 9, True)),
+        _span(parent=parent),
+    ]
+    ours = encode_spans(spans)
+    assert ours == official_encode_spans(spans).SerializeToString()
+    decoded = ExportTraceServiceRequest.FromString(ours).resource_spans[0].scope_spans[0].spans
+    assert [span.trace_state for span in decoded] == ["a=b", "k=v", "k=v"]
+    assert [span.flags for span in decoded] == [0x300, 0x300, 0x300]
+
+
+def test_event_subclass_uses_its_properties() -> None:
+    span = _span(events=(MyEvent("original", {"k": 1}, timestamp=5), Event("", None, 0)))
+    ours = encode_spans([span])
+    assert ours == official_encode_spans([span]).SerializeToString()
+    decoded = ExportTraceServiceRequest.FromString(ours).resource_spans[0].scope_spans[0].spans[0]
+    assert decoded.events[0].name == "renamed"
+
+
+def test_name_caches_are_bounded() -> None:
+    spans = [_span(name=f"op-{i}", events=(Event(f"e-{i}", None, 1),)) for i in range(5000)]
+    assert encode_spans(spans) == official_encode_spans(spans).SerializeToString()
+    assert len(sdk_traces._SPAN_NAMES) <= 4096
+    assert len(sdk_traces._EVENT_NAMES) <= 1024
+
+
+def test_exemplar_with_a_value_that_is_not_a_number() -> None:
+    exemplar = Exemplar({}, "1", 0)  # type: ignore[arg-type]
+    point = NumberDataPoint({}, 0, 1, 2, exemplars=[exemplar])
+    metric = Metric("m", None, None, Gauge([point]))
+    data = MetricsData(
+        [ResourceMetrics(Resource({}), [ScopeMetrics(InstrumentationScope("s"), [metric], "")], "")]
+    )
+    with pytest.raises(ValueError, match="int or float"):
+        encode_metrics(data)
+    with pytest.raises(Exception, match="int or float"):
+        official_encode_metrics(data)
+
+
+def test_grouping_follows_hash_and_equality_like_the_official_encoder() -> None:
+    # equal (0 == False) but hashed differently: two resources, each keeping its own attributes
+    zero, false = Resource({"n": 0}), Resource({"n": False})
+    # same name and version (same hash) but different attributes: unequal, two scopes
+    plain, tagged = (
+        InstrumentationScope("lib", "1"),
+        InstrumentationScope("lib", "1", None, {"a": 1}),
+    )
+    spans = [
+        _span(resource=zero, instrumentation_scope=plain),
+        _span(resource=false, instrumentation_scope=tagged),
+        _span(resource=Resource({"n": 0}), instrumentation_scope=InstrumentationScope("lib", "1")),
+    ]
+    ours = encode_spans(spans)
+    assert ours == official_encode_spans(spans).SerializeToString()
+    message = ExportTraceServiceRequest.FromString(ours)
+    values = [rs.resource.attributes[0].value for rs in message.resource_spans]
+    assert [value.WhichOneof("value") for value in values] == ["int_value", "bool_value"]
+    assert [len(rs.scope_spans[0].spans) for rs in message.resource_spans] == [2, 1]
