@@ -101,6 +101,14 @@ def test_search_then_open_a_trace_with_the_keyboard(
     assert options == ["All services", "checkout", "frontend", "payment"]
     assert page.locator(".counts").inner_text().startswith(f"{len(app.spans)} spans")
     shot(page, "search")
+    # a custom time range: the last hour, typed as from/to
+    page.select_option("#f-lookback", "custom")
+    assert page.locator(".custom-range").is_visible()
+    page.click("button.primary")
+    page.wait_for_url(re.compile(r"lookback=custom&start=.*&end="))
+    page.locator(".trace-row").first.wait_for()
+    assert page.locator(".trace-row").count() == 4
+    assert page.input_value(".custom-range input >> nth=0") != ""
     # "/" focuses the form; choose a service, narrow with tags, search
     page.keyboard.press("/")
     assert page.evaluate("document.activeElement.id") == "f-service"
