@@ -14,7 +14,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from otlpy.ottl.contexts import ContextSpec, GetSetter, TransformContext
-from otlpy.ottl.contexts.common import Key, PathProblem, cache_path, message_field
+from otlpy.ottl.contexts.common import (
+    Key,
+    PathProblem,
+    as_map_statement,
+    cache_path,
+    map_op_of,
+    message_field,
+)
 from otlpy.ottl.functions import FUNCTIONS
 from otlpy.ottl.functions.spec import FunctionDef, Param, typed_getter
 from otlpy.ottl.grammar import (
@@ -36,6 +43,7 @@ from otlpy.ottl.grammar import (
 )
 from otlpy.ottl.values import (
     Duration,
+    KeyIndex,
     OttlError,
     Timestamp,
     compare,
@@ -102,7 +110,17 @@ class Compiler:
             if cond(ctx):
                 run_editor(ctx)
 
-        return run_where
+        found = map_op_of(run_editor)
+        if found is None:
+            return run_where
+        map_id, index_of, op = found
+
+        # conditions only read, so the map's index stays valid across them
+        def where_op(ctx: TransformContext, index: KeyIndex) -> None:
+            if cond(ctx):
+                op(ctx, index)
+
+        return as_map_statement(run_where, map_id, index_of, where_op)
 
     def condition(self, node: Node) -> Condition:
         if isinstance(node, BoolOp):

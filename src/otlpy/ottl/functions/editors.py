@@ -6,10 +6,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from otlpy.ottl.contexts.common import GetSetter, Getter, TransformContext
+from otlpy.ottl.contexts.common import GetSetter, Getter, TransformContext, as_map_statement
 from otlpy.ottl.functions.goregex import GoRegex, compile_glob, compile_go
 from otlpy.ottl.functions.spec import Param, editor
 from otlpy.ottl.values import (
+    KeyIndex,
     OttlError,
     PMap,
     PSlice,
@@ -92,7 +93,14 @@ def _delete_key(target: GetSetter, key: str) -> Run:
             if key in index.keys:
                 index.delete(index.keys.index(key))
 
-        return run_indexed
+        if target.map_id is None:
+            return run_indexed
+
+        def delete_op(ctx: TransformContext, index: KeyIndex) -> None:
+            if key in index.keys:
+                index.delete(index.keys.index(key))
+
+        return as_map_statement(run_indexed, target.map_id, index_of, delete_op)
 
     def run(ctx: TransformContext) -> None:
         value = get(ctx)
@@ -253,7 +261,24 @@ def _replace_pattern(
                 if count:
                     held.string_value = replaced
 
-            return run_literal
+            name = target.key
+            owner_index = target.owner_index
+            if target.map_id is None or name is None or owner_index is None:
+                return run_literal
+
+            def replace_op(ctx: TransformContext, index: KeyIndex) -> None:
+                keys = index.keys
+                if name not in keys:
+                    return
+                held = index.entries[keys.index(name)].value
+                value = held.string_value
+                if not value and held.WhichOneof("value") != "string_value":
+                    return
+                replaced, count = subn(literal, value)
+                if count:
+                    held.string_value = replaced
+
+            return as_map_statement(run_literal, target.map_id, owner_index, replace_op)
 
         def run_in_place(ctx: TransformContext) -> None:
             template = replacement(ctx)
@@ -435,8 +460,8 @@ def _truncate_all(target: GetSetter, limit: int, utf8_safe: bool | None, marker:
     index_of = target.index
     if index_of is not None:
 
-        def run_indexed(ctx: TransformContext) -> None:
-            for kv in index_of(ctx).entries:
+        def truncate_op(ctx: TransformContext, index: KeyIndex) -> None:
+            for kv in index.entries:
                 raw = kv.value
                 text = raw.string_value
                 if len(text) > quick:
@@ -444,7 +469,12 @@ def _truncate_all(target: GetSetter, limit: int, utf8_safe: bool | None, marker:
                     if short is not None:
                         raw.string_value = short
 
-        return run_indexed
+        def run_indexed(ctx: TransformContext) -> None:
+            truncate_op(ctx, index_of(ctx))
+
+        if target.map_id is None:
+            return run_indexed
+        return as_map_statement(run_indexed, target.map_id, index_of, truncate_op)
 
     def run(ctx: TransformContext) -> None:
         value = get(ctx)
