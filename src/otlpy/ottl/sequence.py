@@ -354,8 +354,27 @@ class StatementSequence:
                 except Exception as exc:
                     errors.handle(text, exc)
         else:
+            # _run_plan inlined: this loop runs once per item
             for ctx in iter_contexts(request, self.context):
-                _run_plan(plan, ctx, errors)
+                for step in plan:
+                    if type(step) is tuple:
+                        statement, text = step
+                        try:
+                            statement(ctx)
+                        except Exception as exc:
+                            errors.handle(text, exc)
+                        continue
+                    ops = step.ops  # type: ignore[union-attr]
+                    try:
+                        index = step.index_of(ctx)  # type: ignore[union-attr]
+                    except Exception as exc:
+                        errors.handle(ops[0][1], exc)
+                        continue
+                    for op, text in ops:
+                        try:
+                            op(ctx, index)
+                        except Exception as exc:
+                            errors.handle(text, exc)
         errors.report()
         return errors.count
 

@@ -464,7 +464,9 @@ def _truncate_all(target: GetSetter, limit: int, utf8_safe: bool | None, marker:
             for kv in index.entries:
                 raw = kv.value
                 text = raw.string_value
-                if len(text) > quick:
+                size = len(text)
+                # an ASCII text is as long in bytes as in characters: most need no encoding
+                if size > quick and (size > limit or not text.isascii()):
                     short = cut(text)
                     if short is not None:
                         raw.string_value = short
