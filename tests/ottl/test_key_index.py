@@ -129,6 +129,7 @@ POOL = [
     'set(attributes["d"], Len(attributes))',
     "flatten(attributes)",
     'set(attributes["w"], true) where kind == SPAN_KIND_UNSPECIFIED',
+    'delete_key(attributes, "a") where kind == SPAN_KIND_SERVER',
     'delete_key(attributes, "b") where attributes["a"] == "x"',
     'truncate_all(attributes, 2) where name == "s"',
     'replace_pattern(attributes["a"], "x", "y") where attributes["b"] != nil',

@@ -17,6 +17,7 @@ from otlpy.ottl.compile import Compiler
 from otlpy.ottl.contexts import CONTEXTS, ContextSpec, TransformContext, context_spec
 from otlpy.ottl.contexts.common import MapOp, map_op_of
 from otlpy.ottl.functions import FunctionDef
+from otlpy.ottl.fusion import fuse
 from otlpy.ottl.grammar import (
     Arg,
     BoolOp,
@@ -262,13 +263,14 @@ class _MapGroup:
     """Consecutive statements working on the same attribute map: per item, the map's index is
     looked up once and handed to each statement's :data:`MapOp`."""
 
-    __slots__ = ("index_of", "ops")
+    __slots__ = ("index_of", "ops", "run")
 
     def __init__(
         self, index_of: Callable[[TransformContext], KeyIndex], ops: list[tuple[MapOp, str]]
     ) -> None:
         self.index_of = index_of
         self.ops = ops
+        self.run = fuse(ops)
 
 
 def _plan(
@@ -355,6 +357,7 @@ class StatementSequence:
                     errors.handle(text, exc)
         else:
             # _run_plan inlined: this loop runs once per item
+            handle = errors.handle
             for ctx in iter_contexts(request, self.context):
                 for step in plan:
                     if type(step) is tuple:
@@ -364,17 +367,12 @@ class StatementSequence:
                         except Exception as exc:
                             errors.handle(text, exc)
                         continue
-                    ops = step.ops  # type: ignore[union-attr]
                     try:
                         index = step.index_of(ctx)  # type: ignore[union-attr]
                     except Exception as exc:
-                        errors.handle(ops[0][1], exc)
+                        errors.handle(step.ops[0][1], exc)  # type: ignore[union-attr]
                         continue
-                    for op, text in ops:
-                        try:
-                            op(ctx, index)
-                        except Exception as exc:
-                            errors.handle(text, exc)
+                    step.run(ctx, index, handle)  # type: ignore[union-attr]
         errors.report()
         return errors.count
 
@@ -393,17 +391,12 @@ def _run_plan(
                 errors.handle(text, exc)
             continue
         assert isinstance(step, _MapGroup)
-        ops = step.ops
         try:
             index = step.index_of(ctx)
         except Exception as exc:
-            errors.handle(ops[0][1], exc)
+            errors.handle(step.ops[0][1], exc)
             continue
-        for op, text in ops:
-            try:
-                op(ctx, index)
-            except Exception as exc:
-                errors.handle(text, exc)
+        step.run(ctx, index, errors.handle)
 
 
 class ConditionSequence:

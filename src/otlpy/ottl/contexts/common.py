@@ -16,6 +16,7 @@ from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import KeyValueList
 
+from otlpy.ottl.fusion import render, with_source
 from otlpy.ottl.grammar import Field
 from otlpy.ottl.values import (
     KeyIndex,
@@ -130,6 +131,8 @@ class GetSetter:
     # for a single attribute: its key, and the index of the map holding it
     key: str | None = None
     owner_index: Callable[[TransformContext], KeyIndex] | None = None
+    # for an int protobuf field: its attribute path from the context (``span.kind``)
+    int_field: str | None = None
 
 
 # One statement's work on an attribute map, given the map's index for the current item: the
@@ -399,7 +402,18 @@ def map_path(kvs_of: Getter, keys: Sequence[Key], map_id: str | None = None) -> 
                 else:
                     setattr(index.add(name), field, value)
 
-            return as_map_statement(put, map_id, index_of, put_op)
+            # ``field`` is one of the four names of _LITERAL_FIELDS, safe to write as code
+            source = render(
+                "if {key} in keys:\n"
+                f"    entries[keys.index({{key}})].value.{field} = {{value}}\n"
+                "else:\n"
+                "    kv = kvs.add(key={key})\n"
+                "    entries.append(kv)\n"
+                "    keys.append({key})\n"
+                f"    kv.value.{field} = {{value}}\n",
+                {"key": name, "value": value},
+            )
+            return as_map_statement(put, map_id, index_of, with_source(put_op, source))
 
         return GetSetter(
             get_one,
@@ -491,7 +505,7 @@ def scalar_field(obj: str, attr: str, kind: str) -> GetSetter:
             except ValueError as exc:
                 raise OttlError(f"value {value} out of range for {attr}") from exc
 
-        return GetSetter(getter, set_int)
+        return GetSetter(getter, set_int, int_field=f"{obj}.{attr}")
     if kind == "float":
 
         def set_float(ctx: TransformContext, value: Any) -> None:

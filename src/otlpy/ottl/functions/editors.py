@@ -9,6 +9,7 @@ from typing import Any
 from otlpy.ottl.contexts.common import GetSetter, Getter, TransformContext, as_map_statement
 from otlpy.ottl.functions.goregex import GoRegex, compile_glob, compile_go
 from otlpy.ottl.functions.spec import Param, editor
+from otlpy.ottl.fusion import render, with_source
 from otlpy.ottl.values import (
     KeyIndex,
     OttlError,
@@ -100,7 +101,17 @@ def _delete_key(target: GetSetter, key: str) -> Run:
             if key in index.keys:
                 index.delete(index.keys.index(key))
 
-        return as_map_statement(run_indexed, target.map_id, index_of, delete_op)
+        source = render(
+            "if {key} in keys:\n"
+            "    i = keys.index({key})\n"
+            "    del kvs[i]\n"
+            "    del entries[i]\n"
+            "    del keys[i]\n",
+            {"key": key},
+        )
+        return as_map_statement(
+            run_indexed, target.map_id, index_of, with_source(delete_op, source)
+        )
 
     def run(ctx: TransformContext) -> None:
         value = get(ctx)
@@ -278,7 +289,19 @@ def _replace_pattern(
                 if count:
                     held.string_value = replaced
 
-            return as_map_statement(run_literal, target.map_id, owner_index, replace_op)
+            source = render(
+                "if {key} in keys:\n"
+                "    held = entries[keys.index({key})].value\n"
+                "    text = held.string_value\n"
+                '    if text or held.WhichOneof("value") == "string_value":\n'
+                "        replaced, count = {subn}({literal}, text)\n"
+                "        if count:\n"
+                "            held.string_value = replaced\n",
+                {"key": name, "subn": subn, "literal": literal},
+            )
+            return as_map_statement(
+                run_literal, target.map_id, owner_index, with_source(replace_op, source)
+            )
 
         def run_in_place(ctx: TransformContext) -> None:
             template = replacement(ctx)
@@ -476,7 +499,20 @@ def _truncate_all(target: GetSetter, limit: int, utf8_safe: bool | None, marker:
 
         if target.map_id is None:
             return run_indexed
-        return as_map_statement(run_indexed, target.map_id, index_of, truncate_op)
+        source = render(
+            "for kv in entries:\n"
+            "    held = kv.value\n"
+            "    text = held.string_value\n"
+            "    size = len(text)\n"
+            "    if size > {quick} and (size > {limit} or not text.isascii()):\n"
+            "        short = {cut}(text)\n"
+            "        if short is not None:\n"
+            "            held.string_value = short\n",
+            {"quick": quick, "limit": limit, "cut": cut},
+        )
+        return as_map_statement(
+            run_indexed, target.map_id, index_of, with_source(truncate_op, source)
+        )
 
     def run(ctx: TransformContext) -> None:
         value = get(ctx)
