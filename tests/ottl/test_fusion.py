@@ -65,6 +65,7 @@ def test_a_fused_where_on_kind_matches_the_unfused_one(kind: int) -> None:
         'replace_pattern(attributes["n"], "3", "4")',
         'delete_key(attributes, "absent")',
         "truncate_all(attributes, 5)",
+        'truncate_all(attributes, 4, true, "~")',
     ]
     together = request()
     parse_statements(statements, "span").execute(together)
@@ -73,5 +74,5 @@ def test_a_fused_where_on_kind_matches_the_unfused_one(kind: int) -> None:
         parse_statements([statement], "span").execute(apart)
     assert together == apart
     got = PMap(together.resource_spans[0].scope_spans[0].spans[0].attributes).to_dict()
-    assert got["url"] == "a?tok" and got["big"] == "éé" and got["n"] == 3
+    assert got["url"] == "a?t~" and got["big"] == "éé" and got["n"] == 3
     assert ("server" in got) == (kind == Span.SPAN_KIND_SERVER)

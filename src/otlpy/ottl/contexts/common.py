@@ -318,7 +318,11 @@ def map_path(kvs_of: Getter, keys: Sequence[Key], map_id: str | None = None) -> 
     def index_of(ctx: TransformContext) -> KeyIndex:
         kvs = kvs_of(ctx)
         table = ctx._index
-        index = table.get(id(kvs)) if table is not None else None
+        if table is None:  # the first map touched on this item (key_index inlined)
+            index = KeyIndex(kvs)
+            ctx._index = {id(kvs): index}
+            return index
+        index = table.get(id(kvs))
         if index is None or index.epoch != KeyIndex.current or len(index.keys) != len(kvs):
             index = key_index(ctx, kvs)
         return index

@@ -504,11 +504,16 @@ def _truncate_all(target: GetSetter, limit: int, utf8_safe: bool | None, marker:
             "    held = kv.value\n"
             "    text = held.string_value\n"
             "    size = len(text)\n"
-            "    if size > {quick} and (size > {limit} or not text.isascii()):\n"
-            "        short = {cut}(text)\n"
-            "        if short is not None:\n"
-            "            held.string_value = short\n",
-            {"quick": quick, "limit": limit, "cut": cut},
+            "    if size > {quick}:\n"
+            "        if text.isascii():\n"
+            # as many bytes as characters: cut without encoding
+            "            if size > {limit}:\n"
+            "                held.string_value = text[:{keep}] + {marker}\n"
+            "        else:\n"
+            "            short = {cut}(text)\n"
+            "            if short is not None:\n"
+            "                held.string_value = short\n",
+            {"quick": quick, "limit": limit, "keep": keep, "marker": marker, "cut": cut},
         )
         return as_map_statement(
             run_indexed, target.map_id, index_of, with_source(truncate_op, source)
