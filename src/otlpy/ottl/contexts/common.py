@@ -319,9 +319,9 @@ def map_path(kvs_of: Getter, keys: Sequence[Key], map_id: str | None = None) -> 
         kvs = kvs_of(ctx)
         table = ctx._index
         if table is None:  # the first map touched on this item (key_index inlined)
-            index = KeyIndex(kvs)
-            ctx._index = {id(kvs): index}
-            return index
+            fresh = KeyIndex(kvs)
+            ctx._index = {id(kvs): fresh}
+            return fresh
         index = table.get(id(kvs))
         if index is None or index.epoch != KeyIndex.current or len(index.keys) != len(kvs):
             index = key_index(ctx, kvs)
