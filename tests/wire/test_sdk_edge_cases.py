@@ -27,7 +27,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext
 from opentelemetry.trace.span import TraceState
 
-from otlpy.wire import sdk_traces
+from otlpy.wire import sdk_attributes, sdk_traces
 from otlpy.wire.sdk_metrics import encode_metrics
 from otlpy.wire.sdk_traces import encode_spans
 
@@ -141,3 +141,32 @@ def test_grouping_follows_hash_and_equality_like_the_official_encoder() -> None:
     values = [rs.resource.attributes[0].value for rs in message.resource_spans]
     assert [value.WhichOneof("value") for value in values] == ["int_value", "bool_value"]
     assert [len(rs.scope_spans[0].spans) for rs in message.resource_spans] == [2, 1]
+
+
+def test_equal_values_of_different_types_are_cached_apart() -> None:
+    # True == 1 == 1.0 and 0.0 == -0.0, with different encodings each
+    values = [True, 1, 1.0, False, 0, 0.0, -0.0, "1", Size.BIG, 3]
+    spans = [_span(attributes={"v": value}) for value in values]
+    for _ in range(2):  # the second time, from the caches
+        assert encode_spans(spans) == official_encode_spans(spans).SerializeToString()
+
+
+def test_unhashable_values_in_a_plain_mapping() -> None:
+    # a ReadableSpan made by hand keeps its dict as given: a list cannot be a cache key
+    span = _span(attributes={"a": "x", "list": [1, "b"], "z": 2, "map": {"k": [True]}})
+    for _ in range(2):
+        assert encode_spans([span]) == official_encode_spans([span]).SerializeToString()
+
+
+def test_keys_whose_values_never_repeat_stop_being_cached() -> None:
+    encoder = sdk_attributes.AttributeEncoder(9)
+    limit = sdk_attributes._CACHE_LIMIT
+    for i in range(limit + 10):
+        out: list[bytes] = []
+        encoder.encode({"id": f"item-{i}", "route": f"/r/{i % 3}"}, out)
+        assert out[0].endswith(f"item-{i}".encode()) and out[1].endswith(f"/r/{i % 3}".encode())
+    # the cache filled up with ids once: now they are encoded every time, never cached
+    assert encoder._uncached == {"id"}
+    assert len(encoder._cache) < 10
+    assert ("route", "/r/1", str) in encoder._cache
+    assert not any(key == "id" for key, _, _ in encoder._cache)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.attributes import BoundedAttributes
@@ -47,7 +48,8 @@ _VALUES = tag(1, LEN)  # ArrayValue.values and KeyValueList.values
 _KEY = tag(1, LEN)  # KeyValue.key
 _VALUE = tag(2, LEN)  # KeyValue.value
 
-_CACHE_LIMIT = 4096  # entries per cache; with _CACHED_SIZE, about 1 MiB at most per cache
+_CACHE_LIMIT = 8192  # entries per cache; with _CACHED_SIZE, about 2 MiB at most per cache
+_CACHED_TYPES = frozenset({str, int, bool})
 _CACHED_SIZE = 192  # bytes of an encoded pair, at most, for it to be cached
 _SMALL = tuple(bytes((i,)) for i in range(0x80))
 # KeyValue.value and AnyValue.string_value headers of an n-byte string, n < _SHORT (so that both
@@ -107,56 +109,75 @@ def _key_value(key: str, value: Any) -> bytes:
     return key_field + field_bytes(_VALUE, encode_any_value(value))
 
 
+class _PairCache(dict[tuple[str, Any, type], bytes]):
+    """Encoded pairs keyed by ``(key, value, type(value))``; a missing pair is encoded on lookup.
+
+    The value's type is part of the key because ``True == 1 == 1.0`` (and they hash alike) while
+    their encodings differ. Looking pairs up through ``__getitem__`` keeps the whole loop over a
+    mapping in C: Python code runs only for pairs not cached (``__missing__``).
+    """
+
+    __slots__ = ("_encoder",)
+
+    def __init__(self, encoder: AttributeEncoder) -> None:
+        super().__init__()
+        self._encoder = encoder
+
+    def __missing__(self, pair: tuple[str, Any, type]) -> bytes:
+        return self._encoder._miss(pair)
+
+
 class AttributeEncoder:
     """Encodes attribute mappings as repeated ``KeyValue`` fields, caching encoded pairs.
 
     One instance per field tag (span attributes are field 9, event attributes field 3, ...): a
-    cached entry is the complete field, tag included, ready to append. Each cache is bounded in
+    cached entry is the complete field, tag included, ready to append. The cache is bounded in
     entries (emptied when full) and holds only short pairs, so unique values cost an insertion,
-    never unbounded memory.
+    never unbounded memory. A key whose values fill most of the cache (an id, a path, a size: its
+    values rarely repeat) stops being cached, so it no longer empties the cache of the pairs that
+    do repeat.
     """
 
-    __slots__ = ("_bools", "_ints", "_keys", "_strings", "_tag", "invalid")
+    __slots__ = ("_cache", "_keys", "_lookup", "_tag", "_uncached", "invalid")
 
     def __init__(self, field_number: int) -> None:
         self._tag = tag(field_number, LEN)
-        self._strings: dict[tuple[str, str], bytes] = {}
-        self._ints: dict[tuple[str, int], bytes] = {}
-        self._bools: dict[tuple[str, bool], bytes] = {}
+        self._cache = _PairCache(self)
+        self._lookup = self._cache.__getitem__
         self._keys: dict[str, bytes] = {}
+        # keys found to have too many distinct values to be worth caching
+        self._uncached: set[str] = set()
         #: attributes dropped because their value cannot be encoded, since the last reset
         self.invalid = 0
 
     def encode(self, attributes: Mapping[str, Any] | None, out: list[bytes]) -> None:
-        """Append the encoded fields of SDK ``attributes`` to ``out``."""
+        """Append the encoded fields of SDK ``attributes`` to ``out``.
+
+        An attribute whose value cannot be encoded appends an empty ``bytes`` (and counts in
+        :attr:`invalid`).
+        """
         if type(attributes) is BoundedAttributes:
             # BoundedAttributes.items() runs a Python generator per pair; its dict is the truth.
-            items: Iterable[tuple[str, Any]] = attributes._dict.items()
+            attributes = attributes._dict
         elif not attributes:
             return
-        else:
-            items = attributes.items()
-        strings, ints, bools = self._strings, self._ints, self._bools
-        for item in items:
-            # The (key, value) pair itself is the cache key (no tuple to build), in a cache per
-            # value type: True == 1 == 1.0, so a shared cache would mix them up.
-            kind = type(item[1])
-            if kind is str:
-                encoded = strings.get(item)
-            elif kind is int:
-                encoded = ints.get(item)
-            elif kind is bool:
-                encoded = bools.get(item)
-            else:
-                encoded = None
-            if encoded is None:
-                encoded = self._miss(item, kind)
-                if encoded is None:
-                    continue
-            out.append(encoded)
+        elif type(attributes) is not dict:
+            attributes = dict(attributes.items())
+        values = attributes.values()
+        start = len(out)
+        try:
+            out += map(self._lookup, zip(attributes, values, map(type, values), strict=True))
+        except TypeError:  # an unhashable value (a list in a plain dict): pair by pair
+            del out[start:]
+            for pair in zip(attributes, values, map(type, values), strict=True):
+                try:
+                    encoded = self._lookup(pair)
+                except TypeError:
+                    encoded = self._miss(pair)
+                out.append(encoded)
 
-    def _miss(self, item: tuple[str, Any], kind: type) -> bytes | None:
-        key, value = item
+    def _miss(self, pair: tuple[str, Any, type]) -> bytes:
+        key, value, kind = pair
         try:
             key_field = self._keys.get(key)
             if key_field is None:
@@ -164,6 +185,7 @@ class AttributeEncoder:
                 key_field = _KEY + varint(len(data)) + data if data else b""
                 if len(self._keys) >= _CACHE_LIMIT:
                     self._keys.clear()
+                    self._uncached.clear()
                 self._keys[key] = key_field
             if kind is str and len(value) < _SHORT:
                 # the common misses, new short strings and numbers, skip the general encoder
@@ -179,24 +201,28 @@ class AttributeEncoder:
                 body = key_field + field_bytes(_VALUE, encode_any_value(value))
         except (InvalidValueError, TypeError, AttributeError, UnicodeError):
             self.invalid += 1
-            return None
+            return b""
         size = len(body)
         encoded: bytes = self._tag + (_SMALL[size] if size < 0x80 else varint(size)) + body
-        cache: dict[Any, bytes]
-        if size > _CACHED_SIZE:  # long values (queries, stack traces) rarely repeat: memory bound
+        # Only exact str, int and bool values are cached: other values (floats: 0.0 == -0.0;
+        # sequences, maps) are encoded every time, and long values rarely repeat.
+        if size > _CACHED_SIZE or kind not in _CACHED_TYPES or key in self._uncached:
             return encoded
-        if kind is str:
-            cache = self._strings
-        elif kind is int:
-            cache = self._ints
-        elif kind is bool:
-            cache = self._bools
-        else:  # other values (floats, sequences, maps) are encoded every time
-            return encoded
+        cache = self._cache
         if len(cache) >= _CACHE_LIMIT:
-            cache.clear()
-        cache[item] = encoded
+            self._evict()
+            if key in self._uncached:
+                return encoded
+        cache[pair] = encoded
         return encoded
+
+    def _evict(self) -> None:
+        """Empty the full cache, and stop caching the keys that filled most of it."""
+        per_key = Counter(key for key, _, _ in self._cache)
+        for key, count in per_key.items():
+            if count > _CACHE_LIMIT // 2 and len(self._uncached) < _CACHE_LIMIT:
+                self._uncached.add(key)
+        self._cache.clear()
 
     def report_invalid(self, what: str) -> None:
         """Log (once) how many attributes were dropped since the last call, and reset."""
