@@ -109,41 +109,28 @@ def _key_value(key: str, value: Any) -> bytes:
     return key_field + field_bytes(_VALUE, encode_any_value(value))
 
 
-class _PairCache(dict[tuple[str, Any, type], bytes]):
-    """Encoded pairs keyed by ``(key, value, type(value))``; a missing pair is encoded on lookup.
-
-    The value's type is part of the key because ``True == 1 == 1.0`` (and they hash alike) while
-    their encodings differ. Looking pairs up through ``__getitem__`` keeps the whole loop over a
-    mapping in C: Python code runs only for pairs not cached (``__missing__``).
-    """
-
-    __slots__ = ("_encoder",)
-
-    def __init__(self, encoder: AttributeEncoder) -> None:
-        super().__init__()
-        self._encoder = encoder
-
-    def __missing__(self, pair: tuple[str, Any, type]) -> bytes:
-        return self._encoder._miss(pair)
-
-
-class AttributeEncoder:
+class AttributeEncoder(dict[tuple[str, Any, type], bytes]):
     """Encodes attribute mappings as repeated ``KeyValue`` fields, caching encoded pairs.
 
-    One instance per field tag (span attributes are field 9, event attributes field 3, ...): a
-    cached entry is the complete field, tag included, ready to append. The cache is bounded in
-    entries (emptied when full) and holds only short pairs, so unique values cost an insertion,
-    never unbounded memory. A key whose values fill most of the cache (an id, a path, a size: its
-    values rarely repeat) stops being cached, so it no longer empties the cache of the pairs that
-    do repeat.
+    One instance per field tag (span attributes are field 9, event attributes field 3, ...). The
+    instance is itself the cache: ``(key, value, type(value))`` to the complete field, tag
+    included, ready to append. The value's type is part of the key because ``True == 1 == 1.0``
+    (and they hash alike) while their encodings differ. Pairs are looked up with ``__getitem__``
+    over the whole mapping, a loop that runs in C: Python code runs only for a pair not cached
+    (``__missing__``, which encodes it).
+
+    The cache is bounded in entries (emptied when full) and holds only short pairs, so unique
+    values cost an insertion, never unbounded memory. A key whose values fill most of the cache
+    (an id, a path, a size: its values rarely repeat) stops being cached, so it no longer empties
+    the cache of the pairs that do repeat.
     """
 
-    __slots__ = ("_cache", "_keys", "_lookup", "_tag", "_uncached", "invalid")
+    __slots__ = ("_keys", "_lookup", "_tag", "_uncached", "invalid")
 
     def __init__(self, field_number: int) -> None:
+        super().__init__()
         self._tag = tag(field_number, LEN)
-        self._cache = _PairCache(self)
-        self._lookup = self._cache.__getitem__
+        self._lookup = self.__getitem__
         self._keys: dict[str, bytes] = {}
         # keys found to have too many distinct values to be worth caching
         self._uncached: set[str] = set()
@@ -173,56 +160,62 @@ class AttributeEncoder:
                 try:
                     encoded = self._lookup(pair)
                 except TypeError:
-                    encoded = self._miss(pair)
+                    encoded = self.__missing__(pair)
                 out.append(encoded)
 
-    def _miss(self, pair: tuple[str, Any, type]) -> bytes:
+    def __missing__(self, pair: tuple[str, Any, type]) -> bytes:
+        """Encode a pair not in the cache, and cache it if it is worth it."""
         key, value, kind = pair
+        body: tuple[bytes, ...]
         try:
             key_field = self._keys.get(key)
             if key_field is None:
-                data = str.encode(key)
-                key_field = _KEY + varint(len(data)) + data if data else b""
-                if len(self._keys) >= _CACHE_LIMIT:
-                    self._keys.clear()
-                    self._uncached.clear()
-                self._keys[key] = key_field
-            if kind is str and len(value) < _SHORT:
+                key_field = self._key_field(key)
+            if kind is str:
                 # the common misses, new short strings and numbers, skip the general encoder
                 data = value.encode()
-                if len(data) < _SHORT:
-                    body = key_field + _STRING_PAIR[len(data)] + data
+                size = len(data)
+                if size < _SHORT:
+                    body = (key_field, _STRING_PAIR[size], data)
                 else:
-                    body = key_field + field_bytes(_VALUE, encode_any_value(value))
+                    body = (key_field, field_bytes(_VALUE, encode_any_value(value)))
             elif kind is int and 0 <= value <= _INT64_MAX:
                 number = varint(value)
-                body = key_field + _INT_PAIR[len(number)] + number
+                body = (key_field, _INT_PAIR[len(number)], number)
             else:
-                body = key_field + field_bytes(_VALUE, encode_any_value(value))
+                body = (key_field, field_bytes(_VALUE, encode_any_value(value)))
         except (InvalidValueError, TypeError, AttributeError, UnicodeError):
             self.invalid += 1
             return b""
-        size = len(body)
-        encoded: bytes = self._tag + (_SMALL[size] if size < 0x80 else varint(size)) + body
+        size = sum(map(len, body))
+        encoded = b"".join((self._tag, _SMALL[size] if size < 0x80 else varint(size), *body))
         # Only exact str, int and bool values are cached: other values (floats: 0.0 == -0.0;
         # sequences, maps) are encoded every time, and long values rarely repeat.
         if size > _CACHED_SIZE or kind not in _CACHED_TYPES or key in self._uncached:
             return encoded
-        cache = self._cache
-        if len(cache) >= _CACHE_LIMIT:
+        if len(self) >= _CACHE_LIMIT:
             self._evict()
             if key in self._uncached:
                 return encoded
-        cache[pair] = encoded
+        self[pair] = encoded
         return encoded
+
+    def _key_field(self, key: str) -> bytes:
+        data = str.encode(key)
+        key_field = _KEY + varint(len(data)) + data if data else b""
+        if len(self._keys) >= _CACHE_LIMIT:
+            self._keys.clear()
+            self._uncached.clear()
+        self._keys[key] = key_field
+        return key_field
 
     def _evict(self) -> None:
         """Empty the full cache, and stop caching the keys that filled most of it."""
-        per_key = Counter(key for key, _, _ in self._cache)
+        per_key = Counter(key for key, _, _ in self)
         for key, count in per_key.items():
             if count > _CACHE_LIMIT // 2 and len(self._uncached) < _CACHE_LIMIT:
                 self._uncached.add(key)
-        self._cache.clear()
+        self.clear()
 
     def report_invalid(self, what: str) -> None:
         """Log (once) how many attributes were dropped since the last call, and reset."""
