@@ -153,7 +153,8 @@ class AttributeEncoder(dict[tuple[str, Any, type], bytes]):
         values = attributes.values()
         start = len(out)
         try:
-            out += map(self._lookup, zip(attributes, values, map(type, values), strict=True))
+            # no strict=: the keys and values of one dict; the keyword costs a slow call path
+            out += map(self._lookup, zip(attributes, values, map(type, values)))  # noqa: B905
         except TypeError:  # an unhashable value (a list in a plain dict): pair by pair
             del out[start:]
             for pair in zip(attributes, values, map(type, values), strict=True):

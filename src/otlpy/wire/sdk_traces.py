@@ -99,6 +99,7 @@ _SDK_SPAN_TYPES = frozenset({ReadableSpan, SdkSpan, *SdkSpan.__subclasses__()})
 _span_attributes = AttributeEncoder(9)
 _event_attributes = AttributeEncoder(3)
 _link_attributes = AttributeEncoder(4)
+encode_event_attributes = _event_attributes.encode
 
 
 class _SpanView:
@@ -228,7 +229,28 @@ def _encode_span(span: Any) -> bytes:
     if dropped_attributes:
         out.append(_DROPPED_ATTRIBUTES + varint(dropped_attributes))
     for event in events:
-        out.append(_encode_event(event))
+        if type(event) is Event:
+            # the common event, inline: its fields, not its properties
+            attrs = event._attributes
+            name = event._name
+            event_head = _EVENT_NAMES.get(name)
+            if event_head is None:
+                event_head = _event_name(name)
+            timestamp = event._timestamp
+            event_out = [
+                _EVENT_TIME_FIELD(0x09, timestamp) + event_head if timestamp else event_head
+            ]
+            if type(attrs) is BoundedAttributes:
+                encode_event_attributes(attrs._dict, event_out)
+                if attrs.dropped:
+                    event_out.append(_EVENT_DROPPED + varint(attrs.dropped))
+            elif attrs:
+                encode_event_attributes(attrs, event_out)
+            event_body = b"".join(event_out)
+            size = len(event_body)
+            out.append(_EVENT + (_SMALL[size] if size < 0x80 else varint(size)) + event_body)
+        else:
+            out.append(_encode_event(event))
     if dropped_events:
         out.append(_DROPPED_EVENTS + varint(dropped_events))
     for link in links:
@@ -258,10 +280,7 @@ def _encode_event(event: Any) -> bytes:
         dropped = event.dropped_attributes
     head = _EVENT_NAMES.get(name)
     if head is None:
-        head = field_bytes(_EVENT_NAME, name.encode()) if name else b""
-        if len(_EVENT_NAMES) >= 1024:
-            _EVENT_NAMES.clear()
-        _EVENT_NAMES[name] = head
+        head = _event_name(name)
     if timestamp:
         head = _EVENT_TIME_FIELD(0x09, timestamp) + head
     out = [head]
@@ -271,6 +290,15 @@ def _encode_event(event: Any) -> bytes:
     body = b"".join(out)
     size = len(body)
     return _EVENT + (_SMALL[size] if size < 0x80 else varint(size)) + body
+
+
+def _event_name(name: str) -> bytes:
+    """An event's encoded ``name`` field, cached: event names are few."""
+    head = field_bytes(_EVENT_NAME, name.encode()) if name else b""
+    if len(_EVENT_NAMES) >= 1024:
+        _EVENT_NAMES.clear()
+    _EVENT_NAMES[name] = head
+    return head
 
 
 def _encode_link(link: Any) -> bytes:
