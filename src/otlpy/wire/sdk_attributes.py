@@ -48,7 +48,7 @@ _VALUES = tag(1, LEN)  # ArrayValue.values and KeyValueList.values
 _KEY = tag(1, LEN)  # KeyValue.key
 _VALUE = tag(2, LEN)  # KeyValue.value
 
-_CACHE_LIMIT = 8192  # entries per cache; with _CACHED_SIZE, about 2 MiB at most per cache
+_CACHE_LIMIT = 4096  # entries per cache; with _CACHED_SIZE, about 1 MiB at most per cache
 _CACHED_TYPES = frozenset({str, int, bool})
 _CACHED_SIZE = 192  # bytes of an encoded pair, at most, for it to be cached
 _SMALL = tuple(bytes((i,)) for i in range(0x80))
@@ -167,32 +167,32 @@ class AttributeEncoder(dict[tuple[str, Any, type], bytes]):
     def __missing__(self, pair: tuple[str, Any, type]) -> bytes:
         """Encode a pair not in the cache, and cache it if it is worth it."""
         key, value, kind = pair
-        body: tuple[bytes, ...]
         try:
             key_field = self._keys.get(key)
             if key_field is None:
                 key_field = self._key_field(key)
+            # the common misses, new short strings and numbers, skip the general encoder
+            head: bytes | None = None
             if kind is str:
-                # the common misses, new short strings and numbers, skip the general encoder
                 data = value.encode()
-                size = len(data)
-                if size < _SHORT:
-                    body = (key_field, _STRING_PAIR[size], data)
-                else:
-                    body = (key_field, field_bytes(_VALUE, encode_any_value(value)))
+                if len(data) < _SHORT:
+                    head = _STRING_PAIR[len(data)]
             elif kind is int and 0 <= value <= _INT64_MAX:
-                number = varint(value)
-                body = (key_field, _INT_PAIR[len(number)], number)
-            else:
-                body = (key_field, field_bytes(_VALUE, encode_any_value(value)))
+                data = varint(value)
+                head = _INT_PAIR[len(data)]
+            if head is None:
+                head = b""
+                data = field_bytes(_VALUE, encode_any_value(value))
         except (InvalidValueError, TypeError, AttributeError, UnicodeError):
             self.invalid += 1
             return b""
-        size = sum(map(len, body))
-        encoded = b"".join((self._tag, _SMALL[size] if size < 0x80 else varint(size), *body))
+        size = len(key_field) + len(head) + len(data)
+        encoded = b"".join(
+            (self._tag, _SMALL[size] if size < 0x80 else varint(size), key_field, head, data)
+        )
         # Only exact str, int and bool values are cached: other values (floats: 0.0 == -0.0;
         # sequences, maps) are encoded every time, and long values rarely repeat.
-        if size > _CACHED_SIZE or kind not in _CACHED_TYPES or key in self._uncached:
+        if key in self._uncached or size > _CACHED_SIZE or kind not in _CACHED_TYPES:
             return encoded
         if len(self) >= _CACHE_LIMIT:
             self._evict()
@@ -211,11 +211,19 @@ class AttributeEncoder(dict[tuple[str, Any, type], bytes]):
         return key_field
 
     def _evict(self) -> None:
-        """Empty the full cache, and stop caching the keys that filled most of it."""
-        per_key = Counter(key for key, _, _ in self)
-        for key, count in per_key.items():
-            if count > _CACHE_LIMIT // 2 and len(self._uncached) < _CACHE_LIMIT:
+        """Empty the full cache, and stop caching the keys that filled most of it.
+
+        The keys holding the most entries are set aside, largest first, until the others hold
+        at most half the cache: those are what repeats. A key needs a sixteenth of the cache to
+        be set aside, so a few hundred values that do repeat stay cached.
+        """
+        remaining = len(self)
+        for key, count in Counter(key for key, _, _ in self).most_common():
+            if remaining <= _CACHE_LIMIT // 2 or count <= _CACHE_LIMIT // 16:
+                break
+            if len(self._uncached) < _CACHE_LIMIT:
                 self._uncached.add(key)
+            remaining -= count
         self.clear()
 
     def report_invalid(self, what: str) -> None:
