@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import struct
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.attributes import BoundedAttributes
@@ -49,7 +49,6 @@ _KEY = tag(1, LEN)  # KeyValue.key
 _VALUE = tag(2, LEN)  # KeyValue.value
 
 _CACHE_LIMIT = 4096  # entries per cache; with _CACHED_SIZE, about 1 MiB at most per cache
-_CACHED_TYPES = frozenset({str, int, bool})
 _CACHED_SIZE = 192  # bytes of an encoded pair, at most, for it to be cached
 _SMALL = tuple(bytes((i,)) for i in range(0x80))
 # KeyValue.value and AnyValue.string_value headers of an n-byte string, n < _SHORT (so that both
@@ -109,28 +108,24 @@ def _key_value(key: str, value: Any) -> bytes:
     return key_field + field_bytes(_VALUE, encode_any_value(value))
 
 
-class AttributeEncoder(dict[tuple[str, Any, type], bytes]):
+class AttributeEncoder:
     """Encodes attribute mappings as repeated ``KeyValue`` fields, caching encoded pairs.
 
-    One instance per field tag (span attributes are field 9, event attributes field 3, ...). The
-    instance is itself the cache: ``(key, value, type(value))`` to the complete field, tag
-    included, ready to append. The value's type is part of the key because ``True == 1 == 1.0``
-    (and they hash alike) while their encodings differ. Pairs are looked up with ``__getitem__``
-    over the whole mapping, a loop that runs in C: Python code runs only for a pair not cached
-    (``__missing__``, which encodes it).
-
-    The cache is bounded in entries (emptied when full) and holds only short pairs, so unique
-    values cost an insertion, never unbounded memory. A key whose values fill most of the cache
-    (an id, a path, a size: its values rarely repeat) stops being cached, so it no longer empties
-    the cache of the pairs that do repeat.
+    One instance per field tag (span attributes are field 9, event attributes field 3, ...): a
+    cached entry is the complete field, tag included, ready to append. Each cache is bounded in
+    entries (emptied when full) and holds only short pairs, so unique values cost an insertion,
+    never unbounded memory. The keys whose values fill most of a cache (an id, a path, a size:
+    values that rarely repeat) stop being cached, so they no longer empty the cache of the pairs
+    that do repeat.
     """
 
-    __slots__ = ("_keys", "_lookup", "_tag", "_uncached", "invalid")
+    __slots__ = ("_bools", "_ints", "_keys", "_strings", "_tag", "_uncached", "invalid")
 
     def __init__(self, field_number: int) -> None:
-        super().__init__()
         self._tag = tag(field_number, LEN)
-        self._lookup = self.__getitem__
+        self._strings: dict[tuple[str, str], bytes] = {}
+        self._ints: dict[tuple[str, int], bytes] = {}
+        self._bools: dict[tuple[str, bool], bytes] = {}
         self._keys: dict[str, bytes] = {}
         # keys found to have too many distinct values to be worth caching
         self._uncached: set[str] = set()
@@ -138,93 +133,96 @@ class AttributeEncoder(dict[tuple[str, Any, type], bytes]):
         self.invalid = 0
 
     def encode(self, attributes: Mapping[str, Any] | None, out: list[bytes]) -> None:
-        """Append the encoded fields of SDK ``attributes`` to ``out``.
-
-        An attribute whose value cannot be encoded appends an empty ``bytes`` (and counts in
-        :attr:`invalid`).
-        """
+        """Append the encoded fields of SDK ``attributes`` to ``out``."""
         if type(attributes) is BoundedAttributes:
             # BoundedAttributes.items() runs a Python generator per pair; its dict is the truth.
-            attributes = attributes._dict
+            items: Iterable[tuple[str, Any]] = attributes._dict.items()
         elif not attributes:
             return
-        elif type(attributes) is not dict:
-            attributes = dict(attributes.items())
-        values = attributes.values()
-        start = len(out)
-        try:
-            # no strict=: the keys and values of one dict; the keyword costs a slow call path
-            out += map(self._lookup, zip(attributes, values, map(type, values)))  # noqa: B905
-        except TypeError:  # an unhashable value (a list in a plain dict): pair by pair
-            del out[start:]
-            for pair in zip(attributes, values, map(type, values), strict=True):
-                try:
-                    encoded = self._lookup(pair)
-                except TypeError:
-                    encoded = self.__missing__(pair)
-                out.append(encoded)
+        else:
+            items = attributes.items()
+        strings, ints, bools = self._strings, self._ints, self._bools
+        for item in items:
+            # The (key, value) pair itself is the cache key (no tuple to build), in a cache per
+            # value type: True == 1 == 1.0, so a shared cache would mix them up.
+            kind = type(item[1])
+            if kind is str:
+                encoded = strings.get(item)
+            elif kind is int:
+                encoded = ints.get(item)
+            elif kind is bool:
+                encoded = bools.get(item)
+            else:
+                encoded = None
+            if encoded is None:
+                encoded = self._miss(item, kind)
+                if encoded is None:
+                    continue
+            out.append(encoded)
 
-    def __missing__(self, pair: tuple[str, Any, type]) -> bytes:
-        """Encode a pair not in the cache, and cache it if it is worth it."""
-        key, value, kind = pair
+    def _miss(self, item: tuple[str, Any], kind: type) -> bytes | None:
+        key, value = item
         try:
             key_field = self._keys.get(key)
             if key_field is None:
-                key_field = self._key_field(key)
-            # the common misses, new short strings and numbers, skip the general encoder
-            head: bytes | None = None
-            if kind is str:
+                data = str.encode(key)
+                key_field = _KEY + varint(len(data)) + data if data else b""
+                if len(self._keys) >= _CACHE_LIMIT:
+                    self._keys.clear()
+                    self._uncached.clear()
+                self._keys[key] = key_field
+            if kind is str and len(value) < _SHORT:
+                # the common misses, new short strings and numbers, skip the general encoder
                 data = value.encode()
                 if len(data) < _SHORT:
-                    head = _STRING_PAIR[len(data)]
+                    body = key_field + _STRING_PAIR[len(data)] + data
+                else:
+                    body = key_field + field_bytes(_VALUE, encode_any_value(value))
             elif kind is int and 0 <= value <= _INT64_MAX:
-                data = varint(value)
-                head = _INT_PAIR[len(data)]
-            if head is None:
-                head = b""
-                data = field_bytes(_VALUE, encode_any_value(value))
+                number = varint(value)
+                body = key_field + _INT_PAIR[len(number)] + number
+            else:
+                body = key_field + field_bytes(_VALUE, encode_any_value(value))
         except (InvalidValueError, TypeError, AttributeError, UnicodeError):
             self.invalid += 1
-            return b""
-        size = len(key_field) + len(head) + len(data)
-        encoded = b"".join(
-            (self._tag, _SMALL[size] if size < 0x80 else varint(size), key_field, head, data)
-        )
-        # Only exact str, int and bool values are cached: other values (floats: 0.0 == -0.0;
-        # sequences, maps) are encoded every time, and long values rarely repeat.
-        if key in self._uncached or size > _CACHED_SIZE or kind not in _CACHED_TYPES:
+            return None
+        size = len(body)
+        encoded: bytes = self._tag + (_SMALL[size] if size < 0x80 else varint(size)) + body
+        cache: dict[Any, bytes]
+        if size > _CACHED_SIZE:  # long values (queries, stack traces) rarely repeat: memory bound
             return encoded
-        if len(self) >= _CACHE_LIMIT:
-            self._evict()
+        if kind is str:
+            cache = self._strings
+        elif kind is int:
+            cache = self._ints
+        elif kind is bool:
+            cache = self._bools
+        else:  # other values (floats, sequences, maps) are encoded every time
+            return encoded
+        if key in self._uncached:
+            return encoded
+        if len(cache) >= _CACHE_LIMIT:
+            self._evict(cache)
             if key in self._uncached:
                 return encoded
-        self[pair] = encoded
+        cache[item] = encoded
         return encoded
 
-    def _key_field(self, key: str) -> bytes:
-        data = str.encode(key)
-        key_field = _KEY + varint(len(data)) + data if data else b""
-        if len(self._keys) >= _CACHE_LIMIT:
-            self._keys.clear()
-            self._uncached.clear()
-        self._keys[key] = key_field
-        return key_field
-
-    def _evict(self) -> None:
-        """Empty the full cache, and stop caching the keys that filled most of it.
+    def _evict(self, cache: dict[Any, bytes]) -> None:
+        """Empty a full ``cache``, and stop caching the keys that filled most of it.
 
         The keys holding the most entries are set aside, largest first, until the others hold
         at most half the cache: those are what repeats. A key needs a sixteenth of the cache to
         be set aside, so a few hundred values that do repeat stay cached.
         """
-        remaining = len(self)
-        for key, count in Counter(key for key, _, _ in self).most_common():
+        remaining = len(cache)
+        for key, count in Counter(key for key, _ in cache).most_common():
             if remaining <= _CACHE_LIMIT // 2 or count <= _CACHE_LIMIT // 16:
                 break
             if len(self._uncached) < _CACHE_LIMIT:
                 self._uncached.add(key)
             remaining -= count
-        self.clear()
+        cache.clear()
 
     def report_invalid(self, what: str) -> None:
         """Log (once) how many attributes were dropped since the last call, and reset."""
