@@ -171,25 +171,29 @@ class AttributeEncoder:
                     self._keys.clear()
                     self._uncached.clear()
                 self._keys[key] = key_field
+            # the common misses, new short strings and numbers, skip the general encoder
+            head = b""
             if kind is str and len(value) < _SHORT:
-                # the common misses, new short strings and numbers, skip the general encoder
                 data = value.encode()
                 if len(data) < _SHORT:
-                    body = key_field + _STRING_PAIR[len(data)] + data
+                    head = _STRING_PAIR[len(data)]
                 else:
-                    body = key_field + field_bytes(_VALUE, encode_any_value(value))
+                    data = field_bytes(_VALUE, encode_any_value(value))
             elif kind is int and 0 <= value <= _INT64_MAX:
-                number = varint(value)
-                body = key_field + _INT_PAIR[len(number)] + number
+                data = varint(value)
+                head = _INT_PAIR[len(data)]
             else:
-                body = key_field + field_bytes(_VALUE, encode_any_value(value))
+                data = field_bytes(_VALUE, encode_any_value(value))
         except (InvalidValueError, TypeError, AttributeError, UnicodeError):
             self.invalid += 1
             return None
-        size = len(body)
-        encoded: bytes = self._tag + (_SMALL[size] if size < 0x80 else varint(size)) + body
+        size = len(key_field) + len(head) + len(data)
+        encoded = b"".join(
+            (self._tag, _SMALL[size] if size < 0x80 else varint(size), key_field, head, data)
+        )
         cache: dict[Any, bytes]
-        if size > _CACHED_SIZE:  # long values (queries, stack traces) rarely repeat: memory bound
+        # values of the set-aside keys, and long values (queries, stack traces), rarely repeat
+        if key in self._uncached or size > _CACHED_SIZE:
             return encoded
         if kind is str:
             cache = self._strings
@@ -198,8 +202,6 @@ class AttributeEncoder:
         elif kind is bool:
             cache = self._bools
         else:  # other values (floats, sequences, maps) are encoded every time
-            return encoded
-        if key in self._uncached:
             return encoded
         if len(cache) >= _CACHE_LIMIT:
             self._evict(cache)
