@@ -106,6 +106,13 @@ def test_name_caches_are_bounded() -> None:
     spans = [_span(name=f"op-{i}", events=(Event(f"e-{i}", None, 1),)) for i in range(5000)]
     assert encode_spans(spans) == official_encode_spans(spans).SerializeToString()
     assert len(sdk_traces._SPAN_NAMES) <= 4096
+    # ended spans without a trace state take the one-pack path, with a packer per name
+    ended = [
+        _span(name=f"op-{i}", context=SpanContext(1, 2, False), start_time=5, end_time=9)
+        for i in range(1500)
+    ]
+    assert encode_spans(ended) == official_encode_spans(ended).SerializeToString()
+    assert len(sdk_traces._SPAN_HEADS) <= 1024
     assert len(sdk_traces._EVENT_NAMES) <= 1024
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import operator
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.attributes import BoundedAttributes
@@ -91,6 +91,12 @@ _IDS_AND_PARENT = struct.Struct(">HQQHQHQ").pack
 _LOW64 = (1 << 64) - 1
 _PARENT_TYPES = frozenset({type(None), SpanContext})
 _SPAN_NAMES: dict[str, bytes] = {}  # encoded name fields: span names repeat
+# name -> (packer of a root span's head, of a child's, the encoded name field)
+_SPAN_HEADS: dict[str, tuple[Callable[..., bytes], Callable[..., bytes], bytes]] = {}
+# the tags of the ids and their lengths, as little-endian 16-bit numbers
+_TRACE_ID_LE = 0x100A
+_SPAN_ID_LE = 0x0812
+_PARENT_SPAN_ID_LE = 0x0822
 
 # Exactly these types keep the fields the fast path reads; anything else goes through the
 # public properties.
@@ -137,6 +143,19 @@ class _SpanView:
         self.dropped_links = span.dropped_links
 
 
+def _span_head_packers(name: str) -> tuple[Callable[..., bytes], Callable[..., bytes], bytes]:
+    """Packers of the head of a span named ``name`` (cached: span names are few)."""
+    name_field = field_bytes(_NAME, name.encode()) if name else b""
+    size = len(name_field)
+    # trace id, span id [, parent id], name, kind (field 6), start (7), end (8)
+    root = struct.Struct(f"<H16sH8s{size}sBBBQBQ").pack
+    child = struct.Struct(f"<H16sH8sH8s{size}sBBBQBQ").pack
+    if len(_SPAN_HEADS) >= 1024:
+        _SPAN_HEADS.clear()
+    _SPAN_HEADS[name] = entry = (root, child, name_field)
+    return entry
+
+
 def _trace_state(trace_state: Any) -> bytes:
     text = ",".join(f"{key}={value}" for key, value in trace_state.items())
     return field_bytes(_TRACE_STATE, text.encode()) if text else b""
@@ -174,55 +193,57 @@ def _encode_span(span: Any) -> bytes:
         links, dropped_links = span._links, span.dropped_links
     context = span._context
     parent = span._parent
-    if type(context) is SpanContext and type(parent) in _PARENT_TYPES:
-        # SpanContext is a tuple (trace_id, span_id, is_remote, flags, state, valid): indexing
-        # beats property calls, and one pack writes both ids (and the parent's) with their tags
-        trace_id = context[0]
-        trace_state = context[4]
-        if parent is None:
-            head = _IDS(0x0A10, trace_id >> 64, trace_id & _LOW64, 0x1208, context[1])
-            flags = _FLAGS_LOCAL
-        else:
-            head = _IDS_AND_PARENT(
-                0x0A10, trace_id >> 64, trace_id & _LOW64, 0x1208, context[1], 0x2208, parent[1]
-            )
-            flags = _FLAGS_REMOTE if parent[2] else _FLAGS_LOCAL
-        if trace_state is not _EMPTY_TRACE_STATE and trace_state:
-            # the state (field 3) goes between the span id and the parent id
-            head = head[:28] + _trace_state(trace_state) + head[28:]
-    else:
-        head = (
-            _TRACE_ID
-            + context.trace_id.to_bytes(16, "big")
-            + _SPAN_ID
-            + context.span_id.to_bytes(8, "big")
-        )
-        trace_state = context.trace_state
-        if trace_state:
-            head += _trace_state(trace_state)
-        flags = _FLAGS_LOCAL
-        if parent is not None:
-            head += _PARENT_SPAN_ID + parent.span_id.to_bytes(8, "big")
-            if parent.is_remote:
-                flags = _FLAGS_REMOTE
-    name = span._name
-    name_field = _SPAN_NAMES.get(name)
-    if name_field is None:
-        name_field = field_bytes(_NAME, name.encode()) if name else b""
-        if len(_SPAN_NAMES) >= 4096:
-            _SPAN_NAMES.clear()
-        _SPAN_NAMES[name] = name_field
-    head += name_field
     start = span._start_time
     end = span._end_time
-    if start and end:  # an ended span: kind, start and end in one pack
-        head += _KIND_START_END(0x30, _KIND_VALUES[id(span._kind)], 0x39, start, 0x41, end)
+    if (
+        type(context) is SpanContext
+        and type(parent) in _PARENT_TYPES
+        and start
+        and end
+        and (context[4] is _EMPTY_TRACE_STATE or not context[4])
+    ):
+        # The common span: ids, name, kind, start and end in one pack, with a packer per name.
+        # SpanContext is a tuple (trace_id, span_id, is_remote, flags, state, valid): indexing
+        # beats property calls.
+        name = span._name
+        packers = _SPAN_HEADS.get(name)
+        if packers is None:
+            packers = _span_head_packers(name)
+        kind = _KIND_VALUES[id(span._kind)]
+        if parent is None:
+            head = packers[0](
+                _TRACE_ID_LE,
+                context[0].to_bytes(16, "big"),
+                _SPAN_ID_LE,
+                context[1].to_bytes(8, "big"),
+                packers[2],
+                0x30,
+                kind,
+                0x39,
+                start,
+                0x41,
+                end,
+            )
+            flags = _FLAGS_LOCAL
+        else:
+            head = packers[1](
+                _TRACE_ID_LE,
+                context[0].to_bytes(16, "big"),
+                _SPAN_ID_LE,
+                context[1].to_bytes(8, "big"),
+                _PARENT_SPAN_ID_LE,
+                parent[1].to_bytes(8, "big"),
+                packers[2],
+                0x30,
+                kind,
+                0x39,
+                start,
+                0x41,
+                end,
+            )
+            flags = _FLAGS_REMOTE if parent[2] else _FLAGS_LOCAL
     else:
-        head += _KINDS[id(span._kind)]
-        if start:
-            head += _START + pack_fixed64(start)
-        if end:
-            head += _END + pack_fixed64(end)
+        head, flags = _span_head(span, context, parent, start, end)
     out = [head]
     if attributes:
         _span_attributes.encode(attributes, out)
@@ -268,6 +289,58 @@ def _encode_span(span: Any) -> bytes:
     body = b"".join(out)
     size = len(body)
     return _SCOPE_SPAN + (_SMALL[size] if size < 0x80 else varint(size)) + body
+
+
+def _span_head(span: Any, context: Any, parent: Any, start: int, end: int) -> tuple[bytes, bytes]:
+    """A span's ids, trace state, name, kind and times, and its flags field: the general case."""
+    if type(context) is SpanContext and type(parent) in _PARENT_TYPES:
+        # SpanContext is a tuple (trace_id, span_id, is_remote, flags, state, valid): indexing
+        # beats property calls, and one pack writes both ids (and the parent's) with their tags
+        trace_id = context[0]
+        trace_state = context[4]
+        if parent is None:
+            head = _IDS(0x0A10, trace_id >> 64, trace_id & _LOW64, 0x1208, context[1])
+            flags = _FLAGS_LOCAL
+        else:
+            head = _IDS_AND_PARENT(
+                0x0A10, trace_id >> 64, trace_id & _LOW64, 0x1208, context[1], 0x2208, parent[1]
+            )
+            flags = _FLAGS_REMOTE if parent[2] else _FLAGS_LOCAL
+        if trace_state is not _EMPTY_TRACE_STATE and trace_state:
+            # the state (field 3) goes between the span id and the parent id
+            head = head[:28] + _trace_state(trace_state) + head[28:]
+    else:
+        head = (
+            _TRACE_ID
+            + context.trace_id.to_bytes(16, "big")
+            + _SPAN_ID
+            + context.span_id.to_bytes(8, "big")
+        )
+        trace_state = context.trace_state
+        if trace_state:
+            head += _trace_state(trace_state)
+        flags = _FLAGS_LOCAL
+        if parent is not None:
+            head += _PARENT_SPAN_ID + parent.span_id.to_bytes(8, "big")
+            if parent.is_remote:
+                flags = _FLAGS_REMOTE
+    name = span._name
+    name_field = _SPAN_NAMES.get(name)
+    if name_field is None:
+        name_field = field_bytes(_NAME, name.encode()) if name else b""
+        if len(_SPAN_NAMES) >= 4096:
+            _SPAN_NAMES.clear()
+        _SPAN_NAMES[name] = name_field
+    head += name_field
+    if start and end:  # an ended span: kind, start and end in one pack
+        head += _KIND_START_END(0x30, _KIND_VALUES[id(span._kind)], 0x39, start, 0x41, end)
+    else:
+        head += _KINDS[id(span._kind)]
+        if start:
+            head += _START + pack_fixed64(start)
+        if end:
+            head += _END + pack_fixed64(end)
+    return head, flags
 
 
 def _encode_event(event: Any) -> bytes:
