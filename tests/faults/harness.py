@@ -244,10 +244,18 @@ class Sender:
 class CollectorProcess:
     """``otlpy run`` in a child process, configured by a dict written as YAML."""
 
-    def __init__(self, workdir: Path, config: dict[str, Any], *, name: str = "collector") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        config: dict[str, Any],
+        *,
+        name: str = "collector",
+        traced: bool = True,
+    ) -> None:
         self.workdir = workdir
         self.config = config
         self.name = name
+        self.traced = traced
         self.config_path = workdir / f"{name}.yaml"
         self.log_path = workdir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -264,6 +272,10 @@ class CollectorProcess:
     def start(self, *, wait_port: int, shutdown_timeout: float = 30.0) -> None:
         self.config_path.write_text(yaml.safe_dump(self.config))
         env = dict(os.environ)
+        if not self.traced:
+            # Coverage tracing in the child inflates its memory and CPU: scenarios that measure
+            # memory run the collector as users do.
+            env = {k: v for k, v in env.items() if not k.startswith(("COV_CORE", "COVERAGE_"))}
         env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(

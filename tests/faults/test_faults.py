@@ -191,7 +191,7 @@ async def test_5_a_slow_backend_under_load_bounds_memory_and_pushes_back(tmp_pat
         backend=backend,
         exporter={"sending_queue": {"queue_size": 100}, "retry_on_failure": {"enabled": False}},
     )
-    collector = CollectorProcess(tmp_path, config)
+    collector = CollectorProcess(tmp_path, config, traced=False)
     collector.start(wait_port=port)
     try:
         baseline = collector.rss()
@@ -249,7 +249,7 @@ async def test_6_the_memory_limiter_keeps_rss_under_its_limit(tmp_path: Path) ->
         # A queue large enough that only the limiter can stop memory from growing.
         exporter={"sending_queue": {"queue_size": 100_000, "num_consumers": 20}},
     )
-    collector = CollectorProcess(tmp_path, config)
+    collector = CollectorProcess(tmp_path, config, traced=False)
     collector.start(wait_port=port)
     try:
         senders = [
