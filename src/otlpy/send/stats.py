@@ -219,4 +219,17 @@ def format_text(document: dict[str, Any]) -> str:
     for partial in d["partial_success"]:
         message = partial["message"] or "(no message)"
         lines.append(f"  rejection {message}: {partial['requests']:,} requests")
+    if "://" not in d["endpoint"] and any(
+        marker in example.lower()
+        for example in d["error_examples"].values()
+        for marker in _TLS_MISMATCH
+    ):
+        lines.append(
+            "  hint      an endpoint without http:// is sent over TLS (as the Collector's "
+            "exporters do); for a plain-text server use http://HOST:PORT or --insecure"
+        )
     return "\n".join(lines)
+
+
+#: what grpc says when it speaks TLS to a plain-text server
+_TLS_MISMATCH = ("wrong_version_number", "handshake failed")
