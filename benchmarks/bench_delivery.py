@@ -119,7 +119,8 @@ async def scenario_retry_after(work: Path, status: int, seconds: int) -> None:
         f"2. backend answers {status} with Retry-After: {seconds} twice",
         Outcome.of([sender], backend),
         None,
-        f"waits between attempts {gaps} s (asked {seconds} s; backoff alone would be ~5 s)",
+        f"waits between attempts {gaps} s (asked {seconds} s; the backoff alone: 5 s, then "
+        "7.5 s, each ±50%)",
     )
 
 
@@ -366,9 +367,11 @@ async def e2e_throughput(work: Path, label: str, queue: dict[str, Any], fsync: s
     rss = collector.rss()
     collector.kill()
     await backend.down()
+    per_span = cpu / acked * 1e6
     return (
         f"| e2e | {label} | {acked / elapsed:,.0f} | {cpu / elapsed * 100:.0f}% | "
-        f"{rss / MIB:.0f} MiB | {own / elapsed * 100:.0f}% |"
+        f"{per_span:.2f} | {1e6 / per_span:,.0f} | {rss / MIB:.0f} MiB | "
+        f"{own / elapsed * 100:.0f}% |"
     )
 
 
@@ -422,14 +425,14 @@ async def helper_throughput(work: Path, label: str, queue: QueueConfig, fsync: s
     await exporter.shutdown()
     for ext in extensions.values():
         await ext.shutdown()
-    return f"| helper | {label} | {total * 100 / elapsed:,.0f} | - | - | - |"
+    return f"| helper | {label} | {total * 100 / elapsed:,.0f} | - | - | - | - | - |"
 
 
 async def throughput(work: Path) -> None:
     os.sched_setaffinity(0, {0})  # this process (senders, backend) on core 0
     print(
-        "\n| path | queue | spans/s | collector CPU | collector RSS | harness CPU |\n"
-        "|---|---|---|---|---|---|",
+        "\n| path | queue | spans/s | collector CPU | collector CPU us/span | spans/s per core "
+        "| collector RSS | harness CPU |\n|---|---|---|---|---|---|---|---|",
         flush=True,
     )
     persistent = {"storage": "file_storage"}
@@ -452,7 +455,7 @@ async def throughput(work: Path) -> None:
 SCENARIOS: dict[str, Callable[[Path], Awaitable[None]]] = {
     "outage": scenario_outage,
     "retry_after": lambda w: _both(
-        scenario_retry_after(w, 503, 3), scenario_retry_after(w, 429, 3)
+        scenario_retry_after(w, 503, 8), scenario_retry_after(w, 429, 8)
     ),
     "bad_request": scenario_bad_request,
     "sigkill": scenario_sigkill,

@@ -422,9 +422,15 @@ async def test_persistent_queue_with_wait_for_result(tmp_path: Path) -> None:
 async def test_a_missing_or_unsuitable_storage_extension_fails_the_start(tmp_path: Path) -> None:
     telemetry = SelfTelemetry()
     config = QueueConfig(storage="file_storage/missing")
-    exporter = Exporter(settings(telemetry), Backend().push, queue=config)
+    stopped: list[bool] = []
+
+    async def on_stop() -> None:
+        stopped.append(True)
+
+    exporter = Exporter(settings(telemetry), Backend().push, queue=config, shutdown=on_stop)
     with pytest.raises(PermanentError, match="file_storage/missing is not configured"):
         await exporter.start(Host())
+    assert stopped == [True]  # what the start hook opened is closed again
     config = QueueConfig(storage="health_check")
     exporter = Exporter(settings(telemetry), Backend().push, queue=config)
     with pytest.raises(PermanentError, match="cannot hold a persistent queue"):

@@ -178,3 +178,35 @@ def test_config_validation() -> None:
         "send_batch_size",
         "send_batch_max_size",
     }
+
+
+async def test_wait_for_result_acknowledges_after_downstream() -> None:
+    processor, sink, _ = make(BatchConfig(send_batch_size=10, timeout=60.0, wait_for_result=True))
+    await processor.start(None)  # type: ignore[arg-type]
+    first = asyncio.create_task(processor.consume(batch(Signal.TRACES, 4)))
+    await asyncio.sleep(0.05)
+    assert not first.done()  # held: its batch has not been sent yet
+    assert sink.batches == []
+    await processor.consume(batch(Signal.TRACES, 6))  # fills the batch; both are answered
+    await first
+    assert sink.item_count == 10
+    await processor.shutdown()
+
+
+async def test_wait_for_result_passes_the_error_to_every_sender() -> None:
+    processor, sink, telemetry = make(
+        BatchConfig(send_batch_size=6, timeout=60.0, wait_for_result=True), Signal.LOGS
+    )
+    sink.fail_with(RetryableError("queue full"))
+    await processor.start(None)  # type: ignore[arg-type]
+    results = await asyncio.gather(
+        processor.consume(batch(Signal.LOGS, 3)),
+        processor.consume(batch(Signal.LOGS, 3)),
+        return_exceptions=True,
+    )
+    assert [type(r) for r in results] == [RetryableError, RetryableError]
+    assert metric_value(telemetry, "otelcol_processor_batch_send_failed_log_records_total") == 6
+    sink.fail_with(None)
+    await processor.consume(batch(Signal.LOGS, 6))
+    assert sink.item_count == 6
+    await processor.shutdown()

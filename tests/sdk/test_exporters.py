@@ -397,7 +397,49 @@ class TestTls:
 
 
 class TestOfficialSignatures:
-    def test_grpc_positional(self) -> None:
+    @pytest.mark.parametrize("cls", [OTLPSpanExporter, OTLPLogExporter, OTLPMetricExporter])
+    def test_only_endpoint_is_positional_and_unknown_keywords_fail(self, cls: Any) -> None:
+        with pytest.raises(TypeError, match="positional"):
+            cls("collector:4317", "grpc")
+        with pytest.raises(TypeError, match="unexpected keyword argument 'insecur'"):
+            cls("collector:4317", insecur=True)
+        exporter = cls("collector:4317", protocol="grpc", insecure=True, max_request_size=5)
+        assert (exporter._otlpy.settings.insecure, exporter._otlpy.max_request_size) == (True, 5)
+
+    @pytest.mark.parametrize(
+        ("cls", "signal"),
+        [
+            (otlpy.sdk.grpc.OTLPSpanExporter, Signal.TRACES),
+            (otlpy.sdk.grpc.OTLPLogExporter, Signal.LOGS),
+        ],
+    )
+    def test_grpc_span_and_log_positional(self, cls: Any, signal: Signal) -> None:
+        exporter = cls("collector:4317", True, None, {"a": "b"}, 3, None, None, ["ABORTED"])
+        core = exporter._otlpy
+        assert (core.signal, core.settings.protocol, core.settings.insecure) == (
+            signal,
+            "grpc",
+            True,
+        )
+        assert core.settings.headers == (("a", "b"),)
+
+    @pytest.mark.parametrize(
+        ("cls", "signal"),
+        [
+            (otlpy.sdk.http.OTLPSpanExporter, Signal.TRACES),
+            (otlpy.sdk.http.OTLPLogExporter, Signal.LOGS),
+        ],
+    )
+    def test_http_span_and_log_positional(self, cls: Any, signal: Signal) -> None:
+        exporter = cls("http://c:4318/x", None, None, None, {"k": "v"}, 2.5, "gzip", None)
+        core = exporter._otlpy
+        assert (core.signal, core.settings.endpoint, core.settings.compression) == (
+            signal,
+            "http://c:4318/x",
+            "gzip",
+        )
+        assert exporter.stats().sent_items == 0
+
         exporter = otlpy.sdk.grpc.OTLPSpanExporter(
             "collector:4317", True, None, {"a": "b"}, 3, grpc.Compression.Gzip
         )

@@ -106,7 +106,13 @@ class Exporter:
         config = self._queue_config
         if config is None:
             return
-        queue = await self._open_queue(config, host)
+        try:
+            queue = await self._open_queue(config, host)
+        except BaseException:
+            # The collector stops only what started: undo the start hook ourselves.
+            if self._shutdown is not None:
+                await self._shutdown()
+            raise
         self._queue = queue
         self._watch_queue(queue)
         self._workers = [

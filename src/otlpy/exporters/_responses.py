@@ -11,29 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from otlpy._export_services import EXPORT_SERVICES
 from otlpy.errors import PartialSuccess
 from otlpy.pdata import Signal
 
 __all__ = ["partial_success_from_json", "partial_success_from_proto"]
-
-_RESPONSE_TYPES: dict[Signal, Any] = {
-    Signal.TRACES: ExportTraceServiceResponse,
-    Signal.METRICS: ExportMetricsServiceResponse,
-    Signal.LOGS: ExportLogsServiceResponse,
-}
-
-#: The name of the rejected-items counter in each signal's ``partial_success`` (proto, JSON).
-_REJECTED = {
-    Signal.TRACES: ("rejected_spans", "rejectedSpans"),
-    Signal.METRICS: ("rejected_data_points", "rejectedDataPoints"),
-    Signal.LOGS: ("rejected_log_records", "rejectedLogRecords"),
-}
 
 
 def _partial(rejected: int, message: str) -> PartialSuccess | None:
@@ -50,7 +33,8 @@ def partial_success_from_proto(signal: Signal, body: bytes) -> PartialSuccess | 
     """
     if not body:
         return None
-    response = _RESPONSE_TYPES[signal]()
+    service = EXPORT_SERVICES[signal]
+    response = service.response()
     try:
         response.ParseFromString(body)
     except DecodeError:
@@ -58,7 +42,7 @@ def partial_success_from_proto(signal: Signal, body: bytes) -> PartialSuccess | 
     if not response.HasField("partial_success"):
         return None
     partial = response.partial_success
-    return _partial(int(getattr(partial, _REJECTED[signal][0])), str(partial.error_message))
+    return _partial(int(getattr(partial, service.rejected_field)), str(partial.error_message))
 
 
 def partial_success_from_json(signal: Signal, document: Any) -> PartialSuccess | None:
@@ -68,8 +52,8 @@ def partial_success_from_json(signal: Signal, document: Any) -> PartialSuccess |
     partial = document.get("partialSuccess", document.get("partial_success"))
     if not isinstance(partial, dict):
         return None
-    proto_name, json_name = _REJECTED[signal]
-    raw: Any = partial.get(json_name, partial.get(proto_name, 0))
+    service = EXPORT_SERVICES[signal]
+    raw: Any = partial.get(service.rejected_json, partial.get(service.rejected_field, 0))
     try:
         rejected = int(raw)  # int64 is a string in OTLP JSON, a number from lax encoders
     except (TypeError, ValueError):

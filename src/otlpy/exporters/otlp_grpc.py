@@ -31,6 +31,7 @@ import grpc.aio
 from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 
+from otlpy._export_services import EXPORT_SERVICES
 from otlpy._version import __version__
 from otlpy.component import Factory, Host, Kind, Settings
 from otlpy.config.decode import ByteSize, Duration
@@ -41,12 +42,6 @@ from otlpy.exporters._responses import partial_success_from_proto
 from otlpy.pdata import Batch, Signal
 
 __all__ = ["KeepaliveConfig", "OTLPGrpcConfig", "OTLPGrpcExporter", "factory", "grpc_error"]
-
-_METHODS = {
-    Signal.TRACES: "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-    Signal.METRICS: "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-    Signal.LOGS: "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-}
 
 # What grpcio can compress with; the Collector also offers snappy and zstd, which grpcio lacks.
 _COMPRESSIONS = {
@@ -362,7 +357,10 @@ class OTLPGrpcExporter:
         async with self._lock:
             if self._channel is None:
                 channel = await self._open()
-                self._calls = {signal: channel.unary_unary(m) for signal, m in _METHODS.items()}
+                self._calls = {
+                    signal: channel.unary_unary(service.grpc_method)
+                    for signal, service in EXPORT_SERVICES.items()
+                }
                 self._channel = channel
 
     async def start(self, host: Host) -> None:

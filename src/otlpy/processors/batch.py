@@ -6,6 +6,12 @@ by one worker per pipeline. Unlike the Collector's, this processor never drops d
 when the next consumer fails, the failure is counted (``otelcol_processor_batch_send_failed_*``)
 and logged once per burst; and its buffer is bounded, so a slow downstream slows the senders
 (backpressure) instead of growing memory without limit.
+
+By default, as in the Collector, a batch is acknowledged to the sender as soon as it is buffered.
+With ``wait_for_result: true`` the sender's request waits until the batch holding its items has
+been taken by the next component (e.g. written to a persistent sending queue) and gets its error
+if not: nothing acknowledged is then held only in memory, at the price of up to ``timeout`` of
+extra latency per request.
 """
 
 from __future__ import annotations
@@ -60,6 +66,8 @@ class BatchConfig:
     send_batch_max_size: int = 0
     metadata_keys: list[str] = field(default_factory=list)
     metadata_cardinality_limit: int = 1000
+    #: otlpy: acknowledge a request only once its batch was accepted downstream.
+    wait_for_result: bool = False
 
     def validate(self) -> list[ConfigProblem]:
         problems = []
@@ -91,6 +99,7 @@ class BatchProcessor:
         self._next = next_consumer
         self._signal = settings.signal or Signal.TRACES
         self._pending: list[Batch] = []
+        self._waiters: list[asyncio.Future[None]] = []
         self._pending_items = 0
         self._deadline: float | None = None
         self._wakeup = asyncio.Event()
@@ -143,7 +152,7 @@ class BatchProcessor:
             await self._worker
             self._worker = None
         if self._pending:  # shut down without start, or data arrived while closing
-            await self._send(self._take_all(), by_timeout=True)
+            await self._send(*self._take_all(), by_timeout=True)
 
     async def consume(self, batch: Batch) -> None:
         items = batch.items
@@ -158,30 +167,38 @@ class BatchProcessor:
             await self._room.wait()
         self._pending.append(batch)
         self._pending_items += items
+        waiter: asyncio.Future[None] | None = None
+        if self._config.wait_for_result:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
         if self._deadline is None:
             self._deadline = time.monotonic() + self._config.timeout
         if self._pending_items >= self._config.send_batch_size:
             self._wakeup.set()
         elif len(self._pending) == 1:
             self._wakeup.set()  # the worker arms the timer
+        if waiter is not None:
+            await waiter
 
-    def _take_all(self) -> Batch:
+    def _take_all(self) -> tuple[Batch, list[asyncio.Future[None]]]:
         batch = Batch.concat(self._signal, self._pending)
+        waiters = self._waiters
+        self._waiters = []
         self._pending = []
         self._pending_items = 0
         self._deadline = None
         self._room.set()
-        return batch
+        return batch, waiters
 
     async def _run(self) -> None:
         while True:
             if self._closing:
                 if self._pending:
-                    await self._send(self._take_all(), by_timeout=True)
+                    await self._send(*self._take_all(), by_timeout=True)
                 return
             size = self._config.send_batch_size
             if self._pending_items >= size and self._pending:
-                await self._send(self._take_all(), by_timeout=False)
+                await self._send(*self._take_all(), by_timeout=False)
                 continue
             timeout = None
             if self._deadline is not None:
@@ -189,13 +206,16 @@ class BatchProcessor:
             self._wakeup.clear()
             if timeout == 0.0:
                 if self._pending:
-                    await self._send(self._take_all(), by_timeout=True)
+                    await self._send(*self._take_all(), by_timeout=True)
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout)
 
-    async def _send(self, batch: Batch, *, by_timeout: bool) -> None:
+    async def _send(
+        self, batch: Batch, waiters: list[asyncio.Future[None]], *, by_timeout: bool
+    ) -> None:
         (self._timeout_trigger if by_timeout else self._size_trigger).inc()
+        error: Exception | None = None
         for part in split_batch(batch, self._config.send_batch_max_size):
             self._size_hist.observe(part.items)
             try:
@@ -203,6 +223,16 @@ class BatchProcessor:
             except Exception as exc:
                 self._failed.inc(part.items)
                 self._note_failure(part.items, exc)
+                error = error or exc
+        # Senders waiting for the result learn it; when part of a merged batch failed, every
+        # sender in it gets the error and resends (at-least-once: some items may arrive twice).
+        for waiter in waiters:
+            if waiter.done():
+                continue
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
 
     def _note_failure(self, items: int, exc: Exception) -> None:
         self._failures += 1

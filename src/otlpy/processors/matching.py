@@ -30,7 +30,6 @@ __all__ = [
     "Matcher",
     "SeverityNumberMatch",
     "compile_regex",
-    "included",
 ]
 
 _KIND_NAMES = {
@@ -366,7 +365,3 @@ class MatchConfig:
             return not (exclude is not None and exclude(item))
 
         return selected
-
-
-def included(selector: Callable[[Item], bool] | None, item: Item) -> bool:
-    return selector is None or selector(item)

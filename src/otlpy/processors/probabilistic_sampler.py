@@ -172,7 +172,7 @@ class _LogCarrier:
 class Sampler:
     """The decision rule of one mode, shared by traces and logs."""
 
-    def __init__(self, config: ProbabilisticSamplerConfig, signal: Signal) -> None:
+    def __init__(self, config: ProbabilisticSamplerConfig) -> None:
         pct = _f32(min(config.sampling_percentage, 100.0))
         mode = config.mode or "hash_seed"
         self.mode = mode
@@ -410,7 +410,7 @@ def _keep(repeated: Any, keep: Callable[[Any], bool]) -> None:
 def create(settings: Settings, config: ProbabilisticSamplerConfig, next_consumer: Consumer) -> Any:
     """One sampler for the pipeline ``settings.signal`` (traces or logs)."""
     signal = settings.signal or Signal.TRACES
-    sampler = Sampler(config, signal)
+    sampler = Sampler(config)
     name = "traces" if signal is Signal.TRACES else "logs"
     counter = settings.telemetry.counter(
         f"processor_probabilistic_sampler_count_{name}_sampled",

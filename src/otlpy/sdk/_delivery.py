@@ -37,7 +37,7 @@ from otlpy.errors import PermanentError, RetryableError
 from otlpy.sdk._queue import RequestQueue
 from otlpy.sdk._retry import RetryPolicy
 
-__all__ = ["Accepted", "Delivery", "DeliveryStats", "Transport"]
+__all__ = ["Accepted", "Delivery", "DeliveryStats", "Transport", "call_in_forked_children"]
 
 log = logging.getLogger("otlpy.sdk")
 
@@ -113,6 +113,24 @@ class _RateLimitedLog:
         log.log(level, message, *args)
 
 
+def call_in_forked_children(method: Callable[[], object]) -> None:
+    """Have the bound ``method`` called in every child process forked while its object lives.
+
+    The hook holds the object weakly: registered hooks are never removed, and must not keep a
+    shut-down exporter or processor alive.
+    """
+    if not hasattr(os, "register_at_fork"):
+        return
+    ref = weakref.WeakMethod(method)
+
+    def after_in_child() -> None:
+        alive = ref()
+        if alive is not None:
+            alive()
+
+    os.register_at_fork(after_in_child=after_in_child)
+
+
 def _items_of(record: bytes) -> int:
     if len(record) < _HEADER.size or record[0] != _VERSION:
         return 0
@@ -147,15 +165,7 @@ class Delivery:
         # that no finalizer touches the parent's connections from the child.
         self._orphans: list[object] = []
         self._reset()
-        if hasattr(os, "register_at_fork"):
-            ref = weakref.WeakMethod(self._after_fork)
-
-            def after_in_child() -> None:
-                method = ref()
-                if method is not None:
-                    method()
-
-            os.register_at_fork(after_in_child=after_in_child)
+        call_in_forked_children(self._after_fork)
 
     # -- state owned by one process ------------------------------------------------------------
 

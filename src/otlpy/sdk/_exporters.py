@@ -24,7 +24,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypedDict, Unpack
 
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics import (
@@ -77,6 +77,28 @@ def _code_names(codes: Iterable[Any] | None) -> frozenset[str]:
     if codes is None:
         return RETRYABLE_GRPC_CODES
     return frozenset(c.upper() if isinstance(c, str) else str(c.name) for c in codes)
+
+
+class ExporterOptions(TypedDict, total=False):
+    """The keyword arguments every exporter takes (see :class:`OTLPSpanExporter`)."""
+
+    protocol: str | None
+    insecure: bool | None
+    credentials: Any
+    headers: HeadersArg
+    timeout: float | None
+    compression: Any
+    certificate_file: str | None
+    client_key_file: str | None
+    client_certificate_file: str | None
+    channel_options: Sequence[tuple[str, Any]] | None
+    retryable_error_codes: Iterable[Any] | None
+    session: Any
+    queue_dir: str | os.PathLike[str] | None
+    max_queue_bytes: int | None
+    queue_fsync: str | None
+    retry_policy: RetryPolicy | None
+    max_request_size: int | None
 
 
 class ExporterCore:
@@ -215,7 +237,30 @@ def core_of(exporter: object) -> ExporterCore | None:
     return core if isinstance(core, ExporterCore) else None
 
 
-class OTLPSpanExporter(SpanExporter):
+class SpanOrLogExporter:
+    """What the span and log exporters share: construction, flushing, shutdown and stats.
+
+    The official-signature exporters of :mod:`otlpy.sdk.grpc` and :mod:`otlpy.sdk.http` build
+    on it, so that each writes the span and log constructor once.
+    """
+
+    _signal: ClassVar[Signal]
+
+    def __init__(self, endpoint: str | None = None, **options: Unpack[ExporterOptions]) -> None:
+        self._otlpy = ExporterCore(self._signal, endpoint=endpoint, **options)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._otlpy.force_flush(timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self._otlpy.shutdown(timeout_millis)
+
+    def stats(self) -> DeliveryStats:
+        """What became of the spans (log records) exported so far."""
+        return self._otlpy.delivery.stats()
+
+
+class OTLPSpanExporter(SpanOrLogExporter, SpanExporter):
     """Exports spans over OTLP (gRPC, HTTP/protobuf or HTTP/JSON).
 
     Arguments override the ``OTEL_EXPORTER_OTLP_*`` environment variables; ``timeout`` is in
@@ -224,125 +269,21 @@ class OTLPSpanExporter(SpanExporter):
     ``OTLPY_QUEUE_DIR``) keeps requests on disk until delivered.
     """
 
-    def __init__(
-        self,
-        endpoint: str | None = None,
-        *,
-        protocol: str | None = None,
-        insecure: bool | None = None,
-        credentials: Any = None,
-        headers: HeadersArg = None,
-        timeout: float | None = None,
-        compression: Any = None,
-        certificate_file: str | None = None,
-        client_key_file: str | None = None,
-        client_certificate_file: str | None = None,
-        channel_options: Sequence[tuple[str, Any]] | None = None,
-        retryable_error_codes: Iterable[Any] | None = None,
-        session: Any = None,
-        queue_dir: str | os.PathLike[str] | None = None,
-        max_queue_bytes: int | None = None,
-        queue_fsync: str | None = None,
-        retry_policy: RetryPolicy | None = None,
-        max_request_size: int | None = None,
-    ) -> None:
-        self._otlpy = ExporterCore(
-            Signal.TRACES,
-            protocol=protocol,
-            endpoint=endpoint,
-            insecure=insecure,
-            credentials=credentials,
-            headers=headers,
-            timeout=timeout,
-            compression=compression,
-            certificate_file=certificate_file,
-            client_key_file=client_key_file,
-            client_certificate_file=client_certificate_file,
-            channel_options=channel_options,
-            retryable_error_codes=retryable_error_codes,
-            session=session,
-            queue_dir=queue_dir,
-            max_queue_bytes=max_queue_bytes,
-            queue_fsync=queue_fsync,
-            retry_policy=retry_policy,
-            max_request_size=max_request_size,
-        )
+    _signal = Signal.TRACES
 
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
         ok = self._otlpy.export(spans, len(spans))
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._otlpy.force_flush(timeout_millis)
 
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self._otlpy.shutdown(timeout_millis)
-
-    def stats(self) -> DeliveryStats:
-        """What became of the spans exported so far."""
-        return self._otlpy.delivery.stats()
-
-
-class OTLPLogExporter(LogRecordExporter):
+class OTLPLogExporter(SpanOrLogExporter, LogRecordExporter):
     """Exports log records over OTLP; arguments as for :class:`OTLPSpanExporter`."""
 
-    def __init__(
-        self,
-        endpoint: str | None = None,
-        *,
-        protocol: str | None = None,
-        insecure: bool | None = None,
-        credentials: Any = None,
-        headers: HeadersArg = None,
-        timeout: float | None = None,
-        compression: Any = None,
-        certificate_file: str | None = None,
-        client_key_file: str | None = None,
-        client_certificate_file: str | None = None,
-        channel_options: Sequence[tuple[str, Any]] | None = None,
-        retryable_error_codes: Iterable[Any] | None = None,
-        session: Any = None,
-        queue_dir: str | os.PathLike[str] | None = None,
-        max_queue_bytes: int | None = None,
-        queue_fsync: str | None = None,
-        retry_policy: RetryPolicy | None = None,
-        max_request_size: int | None = None,
-    ) -> None:
-        self._otlpy = ExporterCore(
-            Signal.LOGS,
-            protocol=protocol,
-            endpoint=endpoint,
-            insecure=insecure,
-            credentials=credentials,
-            headers=headers,
-            timeout=timeout,
-            compression=compression,
-            certificate_file=certificate_file,
-            client_key_file=client_key_file,
-            client_certificate_file=client_certificate_file,
-            channel_options=channel_options,
-            retryable_error_codes=retryable_error_codes,
-            session=session,
-            queue_dir=queue_dir,
-            max_queue_bytes=max_queue_bytes,
-            queue_fsync=queue_fsync,
-            retry_policy=retry_policy,
-            max_request_size=max_request_size,
-        )
+    _signal = Signal.LOGS
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
         ok = self._otlpy.export(batch, len(batch))
         return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._otlpy.force_flush(timeout_millis)
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self._otlpy.shutdown(timeout_millis)
-
-    def stats(self) -> DeliveryStats:
-        """What became of the log records exported so far."""
-        return self._otlpy.delivery.stats()
 
 
 # -- metrics ------------------------------------------------------------------------------------
@@ -476,26 +417,10 @@ class OTLPMetricExporter(MetricExporter):
         self,
         endpoint: str | None = None,
         *,
-        protocol: str | None = None,
-        insecure: bool | None = None,
-        credentials: Any = None,
-        headers: HeadersArg = None,
-        timeout: float | None = None,
-        compression: Any = None,
-        certificate_file: str | None = None,
-        client_key_file: str | None = None,
-        client_certificate_file: str | None = None,
         preferred_temporality: dict[type, AggregationTemporality] | None = None,
         preferred_aggregation: dict[type, Aggregation] | None = None,
         max_export_batch_size: int | None = None,
-        channel_options: Sequence[tuple[str, Any]] | None = None,
-        retryable_error_codes: Iterable[Any] | None = None,
-        session: Any = None,
-        queue_dir: str | os.PathLike[str] | None = None,
-        max_queue_bytes: int | None = None,
-        queue_fsync: str | None = None,
-        retry_policy: RetryPolicy | None = None,
-        max_request_size: int | None = None,
+        **options: Unpack[ExporterOptions],
     ) -> None:
         if max_export_batch_size is not None and max_export_batch_size <= 0:
             raise ConfigError([ConfigProblem("max_export_batch_size", "must be > 0")])
@@ -504,27 +429,7 @@ class OTLPMetricExporter(MetricExporter):
             preferred_aggregation=aggregation_preference(preferred_aggregation),
         )
         self._max_points = max_export_batch_size
-        self._otlpy = ExporterCore(
-            Signal.METRICS,
-            protocol=protocol,
-            endpoint=endpoint,
-            insecure=insecure,
-            credentials=credentials,
-            headers=headers,
-            timeout=timeout,
-            compression=compression,
-            certificate_file=certificate_file,
-            client_key_file=client_key_file,
-            client_certificate_file=client_certificate_file,
-            channel_options=channel_options,
-            retryable_error_codes=retryable_error_codes,
-            session=session,
-            queue_dir=queue_dir,
-            max_queue_bytes=max_queue_bytes,
-            queue_fsync=queue_fsync,
-            retry_policy=retry_policy,
-            max_request_size=max_request_size,
-        )
+        self._otlpy = ExporterCore(Signal.METRICS, endpoint=endpoint, **options)
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any

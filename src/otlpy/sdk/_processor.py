@@ -23,7 +23,6 @@ import logging
 import os
 import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +38,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from otlpy.errors import ConfigError, ConfigProblem
-from otlpy.sdk._delivery import DeliveryStats
+from otlpy.sdk._delivery import DeliveryStats, call_in_forked_children
 from otlpy.sdk._exporters import ExporterCore, core_of
 
 __all__ = ["BatchLogRecordProcessor", "BatchSpanProcessor", "ProcessorStats"]
@@ -155,15 +154,7 @@ class _Batcher:
         self._dropped = 0
         self._last_drop_log = -_LOG_INTERVAL
         self._init_process_state()
-        if hasattr(os, "register_at_fork"):
-            ref = weakref.WeakMethod(self._after_fork)
-
-            def after_in_child() -> None:
-                method = ref()
-                if method is not None:
-                    method()
-
-            os.register_at_fork(after_in_child=after_in_child)
+        call_in_forked_children(self._after_fork)
 
     def _init_process_state(self) -> None:
         self.queue: collections.deque[Any] = collections.deque()

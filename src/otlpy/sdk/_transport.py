@@ -22,12 +22,8 @@ from typing import Any
 import orjson
 from google.protobuf.message import DecodeError
 from google.rpc.status_pb2 import Status  # type: ignore[import-untyped]
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from otlpy._export_services import EXPORT_SERVICES
 from otlpy._version import __version__
 from otlpy.errors import ConfigError, ConfigProblem, RetryableError
 from otlpy.pdata import Signal
@@ -42,26 +38,6 @@ log = logging.getLogger("otlpy.sdk")
 
 USER_AGENT = f"OTel-OTLP-Exporter-Python-otlpy/{__version__}"
 
-_GRPC_METHODS = {
-    Signal.TRACES: "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-    Signal.METRICS: "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-    Signal.LOGS: "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-}
-_RESPONSES: dict[Signal, Any] = {
-    Signal.TRACES: ExportTraceServiceResponse,
-    Signal.METRICS: ExportMetricsServiceResponse,
-    Signal.LOGS: ExportLogsServiceResponse,
-}
-_REJECTED_FIELD = {
-    Signal.TRACES: "rejected_spans",
-    Signal.METRICS: "rejected_data_points",
-    Signal.LOGS: "rejected_log_records",
-}
-_REJECTED_JSON = {
-    Signal.TRACES: "rejectedSpans",
-    Signal.METRICS: "rejectedDataPoints",
-    Signal.LOGS: "rejectedLogRecords",
-}
 _MAX_ERROR_TEXT = 300
 
 
@@ -115,7 +91,8 @@ def load_tls(settings: ExporterSettings) -> TlsFiles:
 def _partial_from_protobuf(signal: Signal, data: bytes) -> Accepted:
     if not data:
         return Accepted()
-    response = _RESPONSES[signal]()
+    service = EXPORT_SERVICES[signal]
+    response = service.response()
     try:
         response.ParseFromString(data)
     except DecodeError:
@@ -124,7 +101,7 @@ def _partial_from_protobuf(signal: Signal, data: bytes) -> Accepted:
     if not response.HasField("partial_success"):
         return Accepted()
     partial = response.partial_success
-    return Accepted(int(getattr(partial, _REJECTED_FIELD[signal])), str(partial.error_message))
+    return Accepted(int(getattr(partial, service.rejected_field)), str(partial.error_message))
 
 
 def _partial_from_json(signal: Signal, data: bytes) -> Accepted:
@@ -139,7 +116,7 @@ def _partial_from_json(signal: Signal, data: bytes) -> Accepted:
     if not isinstance(partial, dict):
         return Accepted()
     try:
-        rejected = int(partial.get(_REJECTED_JSON[signal]) or 0)
+        rejected = int(partial.get(EXPORT_SERVICES[signal].rejected_json) or 0)
     except (TypeError, ValueError):
         rejected = 0
     return Accepted(rejected, str(partial.get("errorMessage") or ""))
@@ -196,7 +173,7 @@ class GrpcTransport:
             )
         # No serializers: the request goes out as the bytes it is, the response comes back raw.
         self._call = self._channel.unary_unary(
-            _GRPC_METHODS[settings.signal],
+            EXPORT_SERVICES[settings.signal].grpc_method,
             request_serializer=None,
             response_deserializer=None,
         )

@@ -22,66 +22,43 @@ __all__ = ["OTLPLogExporter", "OTLPMetricExporter", "OTLPSpanExporter"]
 _Headers = Sequence[tuple[str, str]] | Mapping[str, str] | str | None
 
 
-class OTLPSpanExporter(_exporters.OTLPSpanExporter):
+class _SpanOrLogArguments(_exporters.SpanOrLogExporter):
+    """The official span and log exporters' constructor, over gRPC."""
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        insecure: bool | None = None,
+        credentials: Any = None,
+        headers: _Headers = None,
+        timeout: float | None = None,
+        compression: Any = None,
+        channel_options: Sequence[tuple[str, Any]] | None = None,
+        retryable_error_codes: Iterable[Any] | None = None,
+        *,
+        meter_provider: Any = None,
+        **otlpy_options: Any,
+    ) -> None:
+        super().__init__(
+            endpoint,
+            protocol="grpc",
+            insecure=insecure,
+            credentials=credentials,
+            headers=headers,
+            timeout=timeout,
+            compression=compression,
+            channel_options=channel_options,
+            retryable_error_codes=retryable_error_codes,
+            **otlpy_options,
+        )
+
+
+class OTLPSpanExporter(_SpanOrLogArguments, _exporters.OTLPSpanExporter):
     """Span exporter over gRPC, constructed like the official one."""
 
-    def __init__(
-        self,
-        endpoint: str | None = None,
-        insecure: bool | None = None,
-        credentials: Any = None,
-        headers: _Headers = None,
-        timeout: float | None = None,
-        compression: Any = None,
-        channel_options: Sequence[tuple[str, Any]] | None = None,
-        retryable_error_codes: Iterable[Any] | None = None,
-        *,
-        meter_provider: Any = None,
-        **otlpy_options: Any,
-    ) -> None:
-        super().__init__(
-            endpoint,
-            protocol="grpc",
-            insecure=insecure,
-            credentials=credentials,
-            headers=headers,
-            timeout=timeout,
-            compression=compression,
-            channel_options=channel_options,
-            retryable_error_codes=retryable_error_codes,
-            **otlpy_options,
-        )
 
-
-class OTLPLogExporter(_exporters.OTLPLogExporter):
+class OTLPLogExporter(_SpanOrLogArguments, _exporters.OTLPLogExporter):
     """Log exporter over gRPC, constructed like the official one."""
-
-    def __init__(
-        self,
-        endpoint: str | None = None,
-        insecure: bool | None = None,
-        credentials: Any = None,
-        headers: _Headers = None,
-        timeout: float | None = None,
-        compression: Any = None,
-        channel_options: Sequence[tuple[str, Any]] | None = None,
-        retryable_error_codes: Iterable[Any] | None = None,
-        *,
-        meter_provider: Any = None,
-        **otlpy_options: Any,
-    ) -> None:
-        super().__init__(
-            endpoint,
-            protocol="grpc",
-            insecure=insecure,
-            credentials=credentials,
-            headers=headers,
-            timeout=timeout,
-            compression=compression,
-            channel_options=channel_options,
-            retryable_error_codes=retryable_error_codes,
-            **otlpy_options,
-        )
 
 
 class OTLPMetricExporter(_exporters.OTLPMetricExporter):

@@ -20,68 +20,44 @@ from otlpy.sdk import _exporters
 __all__ = ["OTLPLogExporter", "OTLPMetricExporter", "OTLPSpanExporter"]
 
 
-class OTLPSpanExporter(_exporters.OTLPSpanExporter):
+class _SpanOrLogArguments(_exporters.SpanOrLogExporter):
+    """The official span and log exporters' constructor, over HTTP."""
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        certificate_file: str | None = None,
+        client_key_file: str | None = None,
+        client_certificate_file: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        compression: Any = None,
+        session: Any = None,
+        *,
+        protocol: str = "http/protobuf",
+        meter_provider: Any = None,
+        **otlpy_options: Any,
+    ) -> None:
+        super().__init__(
+            endpoint,
+            protocol=protocol,
+            certificate_file=certificate_file,
+            client_key_file=client_key_file,
+            client_certificate_file=client_certificate_file,
+            headers=headers,
+            timeout=timeout,
+            compression=compression,
+            session=session,
+            **otlpy_options,
+        )
+
+
+class OTLPSpanExporter(_SpanOrLogArguments, _exporters.OTLPSpanExporter):
     """Span exporter over HTTP, constructed like the official one."""
 
-    def __init__(
-        self,
-        endpoint: str | None = None,
-        certificate_file: str | None = None,
-        client_key_file: str | None = None,
-        client_certificate_file: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        compression: Any = None,
-        session: Any = None,
-        *,
-        protocol: str = "http/protobuf",
-        meter_provider: Any = None,
-        **otlpy_options: Any,
-    ) -> None:
-        super().__init__(
-            endpoint,
-            protocol=protocol,
-            certificate_file=certificate_file,
-            client_key_file=client_key_file,
-            client_certificate_file=client_certificate_file,
-            headers=headers,
-            timeout=timeout,
-            compression=compression,
-            session=session,
-            **otlpy_options,
-        )
 
-
-class OTLPLogExporter(_exporters.OTLPLogExporter):
+class OTLPLogExporter(_SpanOrLogArguments, _exporters.OTLPLogExporter):
     """Log exporter over HTTP, constructed like the official one."""
-
-    def __init__(
-        self,
-        endpoint: str | None = None,
-        certificate_file: str | None = None,
-        client_key_file: str | None = None,
-        client_certificate_file: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        compression: Any = None,
-        session: Any = None,
-        *,
-        protocol: str = "http/protobuf",
-        meter_provider: Any = None,
-        **otlpy_options: Any,
-    ) -> None:
-        super().__init__(
-            endpoint,
-            protocol=protocol,
-            certificate_file=certificate_file,
-            client_key_file=client_key_file,
-            client_certificate_file=client_certificate_file,
-            headers=headers,
-            timeout=timeout,
-            compression=compression,
-            session=session,
-            **otlpy_options,
-        )
 
 
 class OTLPMetricExporter(_exporters.OTLPMetricExporter):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -157,6 +158,23 @@ def _services(
 
 
 _SCOPE = InstrumentationScope(name="otlpy.send", version=__version__)
+
+
+@dataclass(frozen=True, slots=True)
+class _SumMetric:
+    """One of the generated sum metrics: what it is called, and the range of its values."""
+
+    name: str
+    unit: str
+    description: str
+    monotonic: bool
+    values: tuple[int, int]
+
+
+_ORDERS_PLACED = _SumMetric("app.orders.placed", "{order}", "Orders placed.", True, (1, 1_000_000))
+_ACTIVE_REQUESTS = _SumMetric(
+    "http.server.active_requests", "{request}", "Requests in flight.", False, (0, 200)
+)
 
 
 class Generator:
@@ -394,9 +412,9 @@ class Generator:
         scopes: dict[int, Any] = {}
         makers = (
             self._histogram,
-            self._counter,
+            partial(self._sum, _ORDERS_PLACED),
             self._gauge,
-            self._updown,
+            partial(self._sum, _ACTIVE_REQUESTS),
             self._exponential,
             self._summary,
         )
@@ -450,20 +468,22 @@ class Generator:
             )
         return count
 
-    def _counter(self, metric: Any, service: _Service, count: int, stamp: Stamp) -> int:
+    def _sum(
+        self, kind: _SumMetric, metric: Any, service: _Service, count: int, stamp: Stamp
+    ) -> int:
         rng = self.rng
-        metric.name = "app.orders.placed"
-        metric.unit = "{order}"
-        metric.description = "Orders placed."
+        metric.name = kind.name
+        metric.unit = kind.unit
+        metric.description = kind.description
         data = metric.sum
         data.aggregation_temporality = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
-        data.is_monotonic = True
+        data.is_monotonic = kind.monotonic
         for index in range(count):
             data.data_points.add(
                 attributes=self._point_attrs(service, index),
                 start_time_unix_nano=self.start_time_ns,
                 time_unix_nano=stamp.time(rng.randrange(_MAX_TRACE_START)),
-                as_int=rng.randrange(1, 1_000_000),
+                as_int=rng.randrange(*kind.values),
             )
         return count
 
@@ -478,23 +498,6 @@ class Generator:
                 + self.extra,
                 time_unix_nano=stamp.time(rng.randrange(_MAX_TRACE_START)),
                 as_double=rng.random(),
-            )
-        return count
-
-    def _updown(self, metric: Any, service: _Service, count: int, stamp: Stamp) -> int:
-        rng = self.rng
-        metric.name = "http.server.active_requests"
-        metric.unit = "{request}"
-        metric.description = "Requests in flight."
-        data = metric.sum
-        data.aggregation_temporality = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
-        data.is_monotonic = False
-        for index in range(count):
-            data.data_points.add(
-                attributes=self._point_attrs(service, index),
-                start_time_unix_nano=self.start_time_ns,
-                time_unix_nano=stamp.time(rng.randrange(_MAX_TRACE_START)),
-                as_int=rng.randrange(0, 200),
             )
         return count
 

@@ -13,7 +13,7 @@ import asyncio
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -21,12 +21,8 @@ import grpc
 import orjson
 from google.protobuf.message import DecodeError
 from google.rpc import status_pb2  # type: ignore[import-untyped]
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from otlpy._export_services import EXPORT_SERVICES
 from otlpy._version import __version__
 from otlpy.config.tls import TLSClientConfig
 from otlpy.pdata import Signal
@@ -36,26 +32,6 @@ from otlpy.wire import compress
 __all__ = ["GrpcTransport", "HttpTransport", "Outcome", "Transport", "open_transport"]
 
 _USER_AGENT = f"otlpy-send/{__version__}"
-_GRPC_METHODS = {
-    Signal.TRACES: "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-    Signal.METRICS: "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-    Signal.LOGS: "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-}
-_RESPONSES: dict[Signal, Any] = {
-    Signal.TRACES: ExportTraceServiceResponse,
-    Signal.METRICS: ExportMetricsServiceResponse,
-    Signal.LOGS: ExportLogsServiceResponse,
-}
-_REJECTED_FIELDS = {
-    Signal.TRACES: "rejected_spans",
-    Signal.METRICS: "rejected_data_points",
-    Signal.LOGS: "rejected_log_records",
-}
-_REJECTED_JSON = {
-    Signal.TRACES: "rejectedSpans",
-    Signal.METRICS: "rejectedDataPoints",
-    Signal.LOGS: "rejectedLogRecords",
-}
 _DETAIL_LIMIT = 300
 
 
@@ -84,15 +60,16 @@ def _partial(signal: Signal, body: bytes) -> Outcome:
     """The outcome of a successful export, read from a protobuf response body."""
     if not body:
         return ACCEPTED
+    service = EXPORT_SERVICES[signal]
     try:
-        response = _RESPONSES[signal].FromString(body)
+        response = service.response.FromString(body)
     except DecodeError as exc:
         return Outcome(error="bad response", detail=f"cannot decode the response: {exc}")
     if not response.HasField("partial_success"):
         return ACCEPTED
     partial = response.partial_success
     return Outcome(
-        rejected=int(getattr(partial, _REJECTED_FIELDS[signal])), message=partial.error_message
+        rejected=int(getattr(partial, service.rejected_field)), message=partial.error_message
     )
 
 
@@ -100,10 +77,11 @@ def _partial_json(signal: Signal, body: bytes) -> Outcome:
     """The outcome of a successful export, read from an OTLP/JSON response body."""
     if not body.strip():
         return ACCEPTED
+    service = EXPORT_SERVICES[signal]
     try:
         document = orjson.loads(body)
         partial = document.get("partialSuccess") or document.get("partial_success") or {}
-        rejected = partial.get(_REJECTED_JSON[signal], partial.get(_REJECTED_FIELDS[signal], 0))
+        rejected = partial.get(service.rejected_json, partial.get(service.rejected_field, 0))
         return Outcome(
             rejected=int(rejected or 0),
             message=str(partial.get("errorMessage", partial.get("error_message", "")) or ""),
@@ -144,7 +122,7 @@ class GrpcTransport:
             )
         self._metadata = tuple((k.lower(), v) for k, v in options.headers) or None
         # no serializer: the request goes out as the bytes it is given, the answer comes as bytes
-        self._call = self._channel.unary_unary(_GRPC_METHODS[options.signal])
+        self._call = self._channel.unary_unary(EXPORT_SERVICES[options.signal].grpc_method)
 
     async def export(self, data: bytes) -> Outcome:
         try:

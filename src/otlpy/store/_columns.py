@@ -21,6 +21,7 @@ from otlpy.store._anyvalue import (
     any_value_text,
     attributes_json,
 )
+from otlpy.store._frames import record_frames
 
 __all__ = [
     "METRIC_TYPES",
@@ -178,8 +179,25 @@ class ResourceRegistry:
             )
 
 
-def spans_table(message: Message, resources: ResourceRegistry) -> Any:
-    """The spans of an ``ExportTraceServiceRequest`` as an Arrow table (None if it has none)."""
+def _frames_of(raw: bytes | None, count: int) -> list[str] | None:
+    """The records sliced out of ``raw``, as ``proto`` column values; None when there are no
+    bytes or they do not hold ``count`` records (then records are serialized again)."""
+    if raw is None:
+        return None
+    try:
+        frames = record_frames(raw)
+    except ValueError:
+        return None
+    if len(frames) != count:
+        return None
+    return [frame.decode("latin-1") for frame in frames]
+
+
+def spans_table(message: Message, resources: ResourceRegistry, raw: bytes | None = None) -> Any:
+    """The spans of an ``ExportTraceServiceRequest`` as an Arrow table (None if it has none).
+
+    ``raw``, the request's serialized bytes when at hand, saves serializing each span again.
+    """
     trace_ids: list[bytes] = []
     span_ids: list[bytes] = []
     parents: list[bytes] = []
@@ -201,6 +219,10 @@ def spans_table(message: Message, resources: ResourceRegistry) -> Any:
     add_state, add_name, add_kind = states.append, names.append, kinds.append
     add_start, add_end, add_code = starts.append, ends.append, codes.append
     add_message, add_flags, add_proto = messages.append, flags.append, protos.append
+    sliced = _frames_of(
+        raw, sum(len(ss.spans) for rs in message.resource_spans for ss in rs.scope_spans)
+    )
+    serialize = sliced is None
     for rs in message.resource_spans:
         resource_id, service = resources.register(rs.resource, rs.schema_url)
         for ss in rs.scope_spans:
@@ -226,7 +248,10 @@ def spans_table(message: Message, resources: ResourceRegistry) -> Any:
                 add_code(status.code)
                 add_message(status.message)
                 add_flags(span.flags)
-                add_proto(span.SerializeToString().decode("latin-1"))
+                if serialize:
+                    add_proto(span.SerializeToString().decode("latin-1"))
+    if sliced is not None:
+        protos = sliced
     if not protos:
         return None
     start = _nanos(starts)
@@ -255,10 +280,11 @@ def spans_table(message: Message, resources: ResourceRegistry) -> Any:
     )
 
 
-def logs_table(message: Message, resources: ResourceRegistry) -> Any:
+def logs_table(message: Message, resources: ResourceRegistry, raw: bytes | None = None) -> Any:
     """The records of an ``ExportLogsServiceRequest`` as an Arrow table (None if none).
 
-    The ``seq`` column is added by the store when the rows are queued.
+    ``raw`` is as for :func:`spans_table`. The ``seq`` column is added by the store when the
+    rows are queued.
     """
     timestamps: list[int] = []
     times: list[int] = []
@@ -275,6 +301,10 @@ def logs_table(message: Message, resources: ResourceRegistry) -> Any:
     resource_ids: list[int] = []
     scope_names: list[str] = []
     scope_versions: list[str] = []
+    sliced = _frames_of(
+        raw, sum(len(sl.log_records) for rl in message.resource_logs for sl in rl.scope_logs)
+    )
+    serialize = sliced is None
     for rl in message.resource_logs:
         resource_id, service = resources.register(rl.resource, rl.schema_url)
         for sl in rl.scope_logs:
@@ -307,7 +337,10 @@ def logs_table(message: Message, resources: ResourceRegistry) -> Any:
                 span_ids.append(record.span_id)
                 flags.append(record.flags)
                 event_names.append(record.event_name)
-                protos.append(record.SerializeToString().decode("latin-1"))
+                if serialize:
+                    protos.append(record.SerializeToString().decode("latin-1"))
+    if sliced is not None:
+        protos = sliced
     if not protos:
         return None
     return pa.table(

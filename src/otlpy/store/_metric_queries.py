@@ -204,7 +204,8 @@ def metric_series(
         rows = store.query(sql, [*group_params, *bucket_params, *params])
     else:
         # each point's increase over the previous point of its series; the first point of
-        # a cumulative series only sets the baseline, so look one step back for it
+        # a cumulative series only sets the baseline, so look one step back for it, unless
+        # the series started in that window: then all it counted is new
         where, params = _filters(name, (METRIC_TYPES["sum"],), start - step, end, attributes or {})
         sql = (
             f"WITH points AS (SELECT {groups}, time, temporality, start_time, value, "  # noqa: S608
@@ -214,12 +215,14 @@ def metric_series(
             "ORDER BY time)) "
             f"SELECT {group_names}, {bucket} AS step, sum(CASE "
             f"WHEN temporality = {_DELTA} THEN value "
-            "WHEN previous IS NULL THEN NULL "
+            "WHEN previous IS NULL THEN CASE WHEN start_time >= ? THEN value END "
             "WHEN value < previous OR start_time <> previous_start THEN value "
             "ELSE value - previous END) / ? FROM points WHERE time >= ? "
             "GROUP BY ALL ORDER BY ALL"
         )
-        rows = store.query(sql, [*group_params, *params, *bucket_params, step / 1e9, start])
+        rows = store.query(
+            sql, [*group_params, *params, *bucket_params, start - step, step / 1e9, start]
+        )
     series: dict[tuple[Any, ...], Series] = {}
     for row in rows:
         key = tuple(orjson.dumps(v, option=orjson.OPT_SORT_KEYS) for v in row[:width])

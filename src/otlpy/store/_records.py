@@ -142,25 +142,35 @@ _NO_RESOURCE: ResourceRecord = {
 }
 
 
+# Resources by id. An id is a hash of the resource's content, so an entry never goes stale: a
+# resource deleted by retention and sent again gets the same id and the same content.
+_RESOURCES: dict[int, ResourceRecord] = {}
+_RESOURCES_LIMIT = 10_000
+
+
 def load_resources(query: Any, resource_ids: Iterable[int]) -> dict[int, ResourceRecord]:
     """The resources with ``resource_ids``, by id; ``query`` is :meth:`Store.query`."""
-    ids = sorted(set(resource_ids))
-    if not ids:
-        return {}
+    wanted = set(resource_ids)
+    found = {rid: _RESOURCES[rid] for rid in wanted if rid in _RESOURCES}
+    missing = sorted(wanted - found.keys())
+    if not missing:
+        return found
     rows = query(
         "SELECT resource_id, service_name, attributes_json, dropped_attributes_count, schema_url "
         "FROM resources WHERE resource_id IN (SELECT unnest(?::UBIGINT[]))",
-        [ids],
+        [missing],
     )
-    return {
-        rid: {
+    if len(_RESOURCES) + len(rows) > _RESOURCES_LIMIT:
+        _RESOURCES.clear()
+    for rid, service, attrs, dropped, schema_url in rows:
+        record: ResourceRecord = {
             "service_name": service,
             "attributes": orjson.loads(attrs),
             "dropped_attributes_count": dropped,
             "schema_url": schema_url,
         }
-        for rid, service, attrs, dropped, schema_url in rows
-    }
+        found[rid] = _RESOURCES[rid] = record
+    return found
 
 
 # Columns span_record reads, in order.

@@ -213,8 +213,12 @@ class Store:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def write(self, signal: Signal, message: Request) -> int:
+    def write(self, signal: Signal, message: Request, *, raw: bytes | None = None) -> int:
         """Queue the telemetry in ``message`` (an ``Export*ServiceRequest``); return the count.
+
+        ``raw``: the serialized bytes ``message`` was decoded from, when at hand (a
+        :class:`~otlpy.pdata.Batch`'s ``raw`` when ``has_raw``); spans and log records are then
+        sliced out of it rather than serialized again. It must be ``message``'s bytes.
 
         The data becomes visible to queries, and durable, at the next :meth:`flush` (which
         happens here when ``flush_rows`` rows are queued). Raises :class:`PermanentError`
@@ -228,9 +232,9 @@ class Store:
                 self._flush_locked()
             try:
                 if signal is Signal.TRACES:
-                    table = spans_table(message, self._resources)
+                    table = spans_table(message, self._resources, raw)
                 elif signal is Signal.LOGS:
-                    table = logs_table(message, self._resources)
+                    table = logs_table(message, self._resources, raw)
                 else:
                     table = metrics_table(message, self._resources)
             except (pa.ArrowException, AttributeError, OverflowError, ValueError, TypeError) as exc:

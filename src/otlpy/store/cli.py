@@ -131,7 +131,10 @@ class StoreBackend:
     def trace(self, trace_id: str) -> dict[str, Any] | None:
         from otlpy.store import queries
 
-        found = queries.get_trace(self.store, trace_id)
+        try:
+            found = queries.get_trace(self.store, trace_id)
+        except ValueError as exc:
+            raise QueryError(str(exc)) from exc
         return None if found is None else dict(found)
 
     def traces(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -161,13 +164,16 @@ class StoreBackend:
 
     def _log_query(self, params: Mapping[str, str], *, timed: bool) -> Any:
         from otlpy.extensions.ui._api import SEVERITIES
-        from otlpy.store.queries import LogQuery
+        from otlpy.store.queries import LogQuery, parse_trace_id
 
         severity = params.get("severity", "").lower()
         if severity and not severity.isdigit() and severity not in SEVERITIES:
             raise QueryError(f"unknown severity {severity!r}: use one of {list(SEVERITIES)}")
         start, end = _window(params) if timed else (None, None)
+        trace_id = params.get("trace_id") or None
         try:
+            if trace_id is not None:
+                parse_trace_id(trace_id)
             return LogQuery(
                 service=params.get("service") or None,
                 min_severity=(int(severity) if severity.isdigit() else SEVERITIES[severity])
@@ -175,7 +181,7 @@ class StoreBackend:
                 else None,
                 text=params.get("text") or None,
                 attributes=_tags(params.get("attributes", "")),
-                trace_id=params.get("trace_id") or None,
+                trace_id=trace_id,
                 start=start,
                 end=end,
                 limit=int(params.get("limit") or 100),

@@ -119,6 +119,8 @@ class GetSetter:
     ref: Getter | None = None
     # for a whole attribute map: its KeyIndex for the current item
     index: Callable[[TransformContext], KeyIndex] | None = None
+    # for a single attribute: builds a statement storing one literal (``set`` with a constant)
+    literal: Callable[[Any], Callable[[TransformContext], None] | None] | None = None
 
 
 # compiles one index expression of a path
@@ -261,6 +263,15 @@ def set_map(kvs: Any, value: Any) -> None:
 # -- path builders ---------------------------------------------------------------------------
 
 
+# the AnyValue field holding a literal of each scalar type, as ``set_any`` stores it
+_LITERAL_FIELDS: dict[type, str] = {
+    str: "string_value",
+    bool: "bool_value",
+    int: "int_value",
+    float: "double_value",
+}
+
+
 def map_path(kvs_of: Getter, keys: Sequence[Key]) -> GetSetter:
     """A map-valued field (attributes) read whole or by keys, through the item's key index."""
     if not keys:
@@ -322,7 +333,27 @@ def map_path(kvs_of: Getter, keys: Sequence[Key]) -> GetSetter:
                 return index.entries[found.index(name)].value
             return None
 
-        return GetSetter(get_one, set_one, ref_one)
+        def literal(value: Any) -> Callable[[TransformContext], None] | None:
+            kind = type(value)
+            field = _LITERAL_FIELDS.get(kind)
+            if field is None:
+                return None
+
+            def put(ctx: TransformContext) -> None:
+                kvs = kvs_of(ctx)
+                table = ctx._index
+                index = table.get(id(kvs)) if table is not None else None
+                if index is None or index.epoch != KeyIndex.current or len(index.keys) != len(kvs):
+                    index = key_index(ctx, kvs)
+                found = index.keys
+                if name in found:
+                    setattr(index.entries[found.index(name)].value, field, value)
+                else:
+                    setattr(index.add(name), field, value)
+
+            return put
+
+        return GetSetter(get_one, set_one, ref_one, literal=literal)
 
     def get_keyed(ctx: TransformContext) -> Any:
         kvs = kvs_of(ctx)

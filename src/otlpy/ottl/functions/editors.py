@@ -57,6 +57,10 @@ def _set(target: GetSetter, value: Getter) -> Run:
         literal = constant[0]
         if literal is None:
             return lambda ctx: None  # setting nil changes nothing
+        if target.literal is not None:
+            store = target.literal(literal)
+            if store is not None:
+                return store
         if isinstance(literal, str | int | float | bool):
 
             def run_literal(ctx: TransformContext) -> None:

@@ -28,10 +28,8 @@ from typing import Any
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from otlpy._export_services import EXPORT_SERVICES
 from otlpy.errors import PartialSuccess, PermanentError, RetryableError, ThrottledError
 from otlpy.pdata import Signal
 
@@ -44,33 +42,15 @@ __all__ = [
     "rpc_status",
 ]
 
-_RESPONSES: dict[Signal, tuple[Any, Any, str]] = {
-    Signal.TRACES: (
-        trace_service_pb2.ExportTraceServiceResponse,
-        trace_service_pb2.ExportTracePartialSuccess,
-        "rejected_spans",
-    ),
-    Signal.METRICS: (
-        metrics_service_pb2.ExportMetricsServiceResponse,
-        metrics_service_pb2.ExportMetricsPartialSuccess,
-        "rejected_data_points",
-    ),
-    Signal.LOGS: (
-        logs_service_pb2.ExportLogsServiceResponse,
-        logs_service_pb2.ExportLogsPartialSuccess,
-        "rejected_log_records",
-    ),
-}
-
 
 def export_response(signal: Signal, partial: PartialSuccess | None = None) -> Any:
     """The ``Export*ServiceResponse`` message, with ``partial_success`` set when given."""
-    response_cls, partial_cls, rejected_field = _RESPONSES[signal]
+    service = EXPORT_SERVICES[signal]
     if partial is None:
-        return response_cls()
-    detail = partial_cls(error_message=partial.message)
-    setattr(detail, rejected_field, max(0, partial.rejected))
-    return response_cls(partial_success=detail)
+        return service.response()
+    detail = service.partial_success(error_message=partial.message)
+    setattr(detail, service.rejected_field, max(0, partial.rejected))
+    return service.response(partial_success=detail)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,8 @@ const NAV = [
   ["dependencies", "/dependencies", "Service map", "g d"],
 ];
 
-const state = { view: null, info: null, renderId: 0 };
+// pages visited inside the app: "back" leaves the app only if we came from elsewhere
+const state = { view: null, info: null, renderId: 0, depth: 0 };
 const main = h("main", { id: "view" });
 const counts = h("span.counts");
 const navLinks = NAV.map(([key, href, label, keys]) =>
@@ -33,8 +34,15 @@ export function navigate(url, { replace = false } = {}) {
     return;
   }
   if (replace) history.replaceState(null, "", target);
-  else history.pushState(null, "", target);
+  else {
+    history.pushState({ depth: ++state.depth }, "", target);
+  }
   route();
+}
+
+export function back(fallback = "/search") {
+  if (state.depth > 0) history.back();
+  else navigate(fallback);
 }
 
 async function route() {
@@ -57,6 +65,7 @@ async function route() {
     match,
     params: new URLSearchParams(window.location.search),
     navigate,
+    back,
     info: state.info,
   };
   document.title = `${module.title || "otlpy"} · otlpy`;
@@ -177,7 +186,10 @@ function start() {
   document.body.append(header, main, help);
   document.addEventListener("keydown", onKey);
   document.addEventListener("click", onClick);
-  window.addEventListener("popstate", route);
+  window.addEventListener("popstate", (event) => {
+    state.depth = event.state?.depth || 0;
+    route();
+  });
   refreshInfo();
   setInterval(refreshInfo, 10000);
   route();

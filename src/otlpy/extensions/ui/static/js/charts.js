@@ -52,6 +52,18 @@ function frame(container, height) {
   return { svg, width, height, inner };
 }
 
+// [min, max] of fn over items, without spreading (large arrays overflow the stack)
+export function extent(items, fn) {
+  let low = Infinity;
+  let high = -Infinity;
+  for (const item of items) {
+    const v = fn(item);
+    if (v < low) low = v;
+    if (v > high) high = v;
+  }
+  return [low, high];
+}
+
 function scale(d0, d1, r0, r1) {
   const span = d1 - d0 || 1;
   return (v) => r0 + ((v - d0) / span) * (r1 - r0);
@@ -85,18 +97,19 @@ function timeFormat(info) {
 export function scatterPlot(container, points, { onClick, height = 170, range } = {}) {
   const { svg, inner } = frame(container, height);
   if (!points.length) return svg;
-  let x0 = range?.[0] ?? Math.min(...points.map((p) => p.x));
-  let x1 = range?.[1] ?? Math.max(...points.map((p) => p.x));
+  const [xLow, xHigh] = extent(points, (p) => p.x);
+  let x0 = range?.[0] ?? xLow;
+  let x1 = range?.[1] ?? xHigh;
   if (x1 - x0 < 1e9) {
     x0 -= 5e8;
     x1 += 5e8;
   }
-  const yMax = Math.max(...points.map((p) => p.y)) * 1.1 || 1;
+  const yMax = extent(points, (p) => p.y)[1] * 1.1 || 1;
   const xs = scale(x0, x1, inner.x0 + 6, inner.x1 - 6);
   const ys = scale(0, yMax, inner.y0, inner.y1);
   const xInfo = timeTicks(x0, x1);
   axes(svg, inner, xInfo.ticks, niceTicks(0, yMax, 4), xs, ys, timeFormat(xInfo), duration);
-  const maxSpans = Math.max(...points.map((p) => p.size || 1));
+  const maxSpans = extent(points, (p) => p.size || 1)[1];
   const dots = s("g", { class: "dots" });
   for (const p of points) {
     const r = 3.5 + 5 * Math.sqrt((p.size || 1) / maxSpans);
@@ -126,10 +139,11 @@ export function lineChart(container, series, { height = 180, yFormat = compact, 
   wrap.append(svg);
   const all = series.flatMap((line) => line.points);
   if (!all.length) return wrap;
-  const x0 = range?.[0] ?? Math.min(...all.map((p) => p[0]));
-  const x1 = range?.[1] ?? Math.max(...all.map((p) => p[0]));
-  let yMin = Math.min(0, ...all.map((p) => p[1]));
-  let yMax = Math.max(...all.map((p) => p[1]));
+  const [tLow, tHigh] = extent(all, (p) => p[0]);
+  const x0 = range?.[0] ?? tLow;
+  const x1 = range?.[1] ?? tHigh;
+  let [yMin, yMax] = extent(all, (p) => p[1]);
+  yMin = Math.min(0, yMin);
   if (yMax === yMin) {
     yMax += 1;
     yMin -= yMin === 0 ? 0 : 1;
@@ -189,7 +203,7 @@ export function bucketChart(container, buckets, { height = 200, unit = "" } = {}
   const { svg, inner } = frame(container, height);
   const shown = buckets.filter((b, i) => b.count > 0 || (i > 0 && i < buckets.length - 1));
   if (!shown.length) return svg;
-  const yMax = Math.max(...shown.map((b) => b.count)) * 1.1 || 1;
+  const yMax = extent(shown, (b) => b.count)[1] * 1.1 || 1;
   const ys = scale(0, yMax, inner.y0, inner.y1);
   const band = (inner.x1 - inner.x0) / shown.length;
   axes(svg, inner, [], niceTicks(0, yMax, 4), () => 0, ys, () => "", compact);

@@ -1,6 +1,7 @@
 // Pieces the views share: keyboard list navigation, empty states, errors, loading.
 
-import { h } from "./dom.js";
+import { h, select } from "./dom.js";
+import { LOOKBACKS } from "./format.js";
 
 // j/k (and arrows) move a selection through `selector` items of `container`; Enter opens.
 export function listNavigation(container, selector, open) {
@@ -71,4 +72,49 @@ export function sendDataHelp(what = "telemetry") {
 
 export function nothingFound(text, hint) {
   return h("div.empty.small", h("h3", text), hint ? h("p.muted", hint) : null);
+}
+
+const pad = (n) => String(n).padStart(2, "0");
+
+// An RFC 3339 time (or nothing) as the value of a datetime-local input, in local time.
+function localInput(text) {
+  const date = text ? new Date(/^\d+$/.test(text) ? Number(text) / 1e6 : text) : null;
+  if (!date || Number.isNaN(date.getTime())) return "";
+  return (
+    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
+    `T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`
+  );
+}
+
+// A time range: the last N minutes/hours/days, or a custom from-to.
+export function timeRange(params, { id, onChange } = {}) {
+  const pick = select(
+    { "aria-label": "Time range", id },
+    [...LOOKBACKS, ["custom", "Custom range…"]],
+    params.get("lookback") || "1h",
+  );
+  const from = h("input", { type: "datetime-local", step: 1, "aria-label": "From", value: localInput(params.get("start")) });
+  const to = h("input", { type: "datetime-local", step: 1, "aria-label": "To", value: localInput(params.get("end")) });
+  const custom = h("div.custom-range", from, h("span.muted", "to"), to);
+  const sync = () => {
+    custom.hidden = pick.value !== "custom";
+  };
+  pick.addEventListener("change", () => {
+    sync();
+    if (pick.value === "custom") {
+      if (!from.value) from.value = localInput(new Date(Date.now() - 3600e3).toISOString());
+      if (!to.value) to.value = localInput(new Date().toISOString());
+      from.focus();
+    } else onChange?.();
+  });
+  sync();
+  const iso = (input) => (input.value ? new Date(input.value).toISOString() : "");
+  return {
+    element: h("div.time-range", pick, custom),
+    // the range as query parameters, for the page's URL and for the API alike
+    params() {
+      if (pick.value !== "custom") return { lookback: pick.value };
+      return { lookback: "custom", start: iso(from), end: iso(to) };
+    },
+  };
 }

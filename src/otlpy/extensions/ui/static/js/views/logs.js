@@ -3,8 +3,8 @@
 
 import { api } from "../api.js";
 import { clear, h, select } from "../dom.js";
-import { attributesObject, clock, LOOKBACKS, serviceColor, severityName, anyValue } from "../format.js";
-import { errorBox, listNavigation, loading, nothingFound, sendDataHelp } from "../widgets.js";
+import { attributesObject, clock, serviceColor, severityName, anyValue } from "../format.js";
+import { errorBox, listNavigation, loading, nothingFound, sendDataHelp, timeRange } from "../widgets.js";
 
 export const title = "Logs";
 
@@ -96,13 +96,13 @@ export async function render(root, ctx) {
     "aria-label": "Attributes",
     spellcheck: false,
   });
-  const lookback = select({ "aria-label": "Time range" }, LOOKBACKS, params.get("lookback") || "1h");
+  const range = timeRange(params, { onChange: () => go() });
   const liveButton = h("button.live", { type: "button", title: "Show new records as they arrive" }, h("span.pulse"), "Live");
   const status = h("span.muted.small");
   const form = h(
     "form.toolbar",
     { onsubmit: (event) => { event.preventDefault(); go(); } },
-    service, severity, text, attributes, lookback,
+    service, severity, text, attributes, range.element,
     h("button.primary", { type: "submit" }, "Search"),
     liveButton,
   );
@@ -121,13 +121,13 @@ export async function render(root, ctx) {
 
   function go() {
     const query = new URLSearchParams();
-    for (const [key, value] of Object.entries({ ...currentQuery(), lookback: lookback.value })) {
+    for (const [key, value] of Object.entries({ ...currentQuery(), ...range.params() })) {
       if (value) query.set(key, value);
     }
     if (live) query.set("live", "1");
     ctx.navigate(`/logs?${query}`);
   }
-  for (const el of [service, severity, lookback]) el.addEventListener("change", go);
+  for (const el of [service, severity]) el.addEventListener("change", go);
   liveButton.addEventListener("click", () => {
     live = !live;
     go();
@@ -159,7 +159,8 @@ export async function render(root, ctx) {
   }
 
   async function loadPage(end) {
-    const page = await api.logs({ ...currentQuery(), lookback: lookback.value, end, limit: 200 }, opts);
+    const bounds = range.params();
+    const page = await api.logs({ ...currentQuery(), ...bounds, end: end || bounds.end, limit: 200 }, opts);
     addRows(page.logs);
     clear(more);
     if (page.next_end) {

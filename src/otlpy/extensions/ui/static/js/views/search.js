@@ -4,8 +4,8 @@
 import { api } from "../api.js";
 import { scatterPlot } from "../charts.js";
 import { clear, h, select } from "../dom.js";
-import { ago, clock, duration, goDuration, LOOKBACKS, serviceColor } from "../format.js";
-import { errorBox, listNavigation, loading, nothingFound, sendDataHelp } from "../widgets.js";
+import { ago, clock, duration, goDuration, serviceColor } from "../format.js";
+import { errorBox, listNavigation, loading, nothingFound, sendDataHelp, timeRange } from "../widgets.js";
 
 export const title = "Traces";
 
@@ -87,7 +87,7 @@ export async function render(root, ctx) {
     autocomplete: "off",
     spellcheck: false,
   });
-  const lookback = select({ name: "lookback", id: "f-lookback" }, LOOKBACKS, params.get("lookback") || "1h");
+  const range = timeRange(params, { id: "f-lookback" });
   const minDuration = h("input", { name: "minDuration", id: "f-min", placeholder: "e.g. 100ms", value: params.get("minDuration") || "" });
   const maxDuration = h("input", { name: "maxDuration", id: "f-max", placeholder: "e.g. 2s", value: params.get("maxDuration") || "" });
   const limit = select({ name: "limit", id: "f-limit" }, LIMITS, params.get("limit") || "20");
@@ -99,9 +99,10 @@ export async function render(root, ctx) {
       onsubmit: (event) => {
         event.preventDefault();
         const query = new URLSearchParams();
-        for (const [key, el] of Object.entries({ service: serviceSelect, operation: operationSelect, tags, lookback, limit })) {
+        for (const [key, el] of Object.entries({ service: serviceSelect, operation: operationSelect, tags, limit })) {
           if (el.value) query.set(key, el.value);
         }
+        for (const [key, value] of Object.entries(range.params())) if (value) query.set(key, value);
         if (minDuration.value) query.set("minDuration", goDuration(minDuration.value));
         if (maxDuration.value) query.set("maxDuration", goDuration(maxDuration.value));
         ctx.navigate(`/search?${query}`);
@@ -115,7 +116,7 @@ export async function render(root, ctx) {
     h("label", { for: "f-tags" }, "Tags ", h("span.muted", "(logfmt)")),
     tags,
     h("label", { for: "f-lookback" }, "Time range"),
-    lookback,
+    range.element,
     h("div.two", h("div", h("label", { for: "f-min" }, "Min duration"), minDuration), h("div", h("label", { for: "f-max" }, "Max duration"), maxDuration)),
     h("label", { for: "f-limit" }, "Limit"),
     limit,
@@ -174,7 +175,7 @@ export async function render(root, ctx) {
     service: serviceSelect.value,
     operation: operationSelect.value,
     tags: tags.value,
-    lookback: lookback.value,
+    ...range.params(),
     minDuration: params.get("minDuration") || "",
     maxDuration: params.get("maxDuration") || "",
     limit: limit.value,

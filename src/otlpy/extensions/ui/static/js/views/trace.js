@@ -114,20 +114,26 @@ export async function render(root, ctx) {
         h("a", { href: "/search" }, "Back to the search"),
       ),
     );
-    return { onKey: (event) => event.key === "Escape" && (history.back(), true) };
+    return { onKey: (event) => event.key === "Escape" && (ctx.back(), true) };
   }
   clear(root);
 
   const spans = trace.spans;
   const { roots, nodes } = buildTree(spans);
-  const traceStart = Math.min(...spans.map((s) => s.start_time_unix_nano));
-  const traceEnd = Math.max(...spans.map((s) => s.end_time_unix_nano));
+  // loops, not Math.min(...spans): a spread of 100,000 arguments overflows the stack
+  let traceStart = Infinity;
+  let traceEnd = -Infinity;
+  for (const s of spans) {
+    if (s.start_time_unix_nano < traceStart) traceStart = s.start_time_unix_nano;
+    if (s.end_time_unix_nano > traceEnd) traceEnd = s.end_time_unix_nano;
+  }
   const total = Math.max(traceEnd - traceStart, 1);
   const rootSpan = (roots.find((n) => !n.orphan) || roots[0]).span;
   const services = {};
   for (const span of spans) services[span.service_name] = (services[span.service_name] || 0) + 1;
   const errors = spans.filter((s) => s.status.code === 2).length;
-  const depth = Math.max(...[...nodes.values()].map((n) => n.depth)) + 1;
+  let depth = 0;
+  for (const node of nodes.values()) depth = Math.max(depth, node.depth + 1);
   const logsBySpan = new Map();
   for (const record of logs) {
     if (!logsBySpan.has(record.span_id)) logsBySpan.set(record.span_id, []);
@@ -139,7 +145,7 @@ export async function render(root, ctx) {
     "header.trace-head",
     h(
       "div.trace-title",
-      h("a.back", { href: "/search", title: "Back (Esc)", onclick: (e) => { if (history.length > 1) { e.preventDefault(); history.back(); } } }, "←"),
+      h("a.back", { href: "/search", title: "Back (Esc)", onclick: (e) => { e.preventDefault(); ctx.back(); } }, "←"),
       h("h1", h("span.root-svc", { style: { color: serviceColor(rootSpan.service_name) } }, rootSpan.service_name), " ", rootSpan.name),
       h("span.spacer"),
       h("span.mono.muted", traceId),
@@ -448,8 +454,7 @@ export async function render(root, ctx) {
       if (event.key === "Escape") {
         if (!logsPane.hidden) showPane("timeline");
         else if (selected) selectSpan(null);
-        else if (history.length > 1) history.back();
-        else ctx.navigate("/search");
+        else ctx.back();
         return true;
       }
       if (event.key === "j" || event.key === "ArrowDown") move(1);

@@ -1,0 +1,157 @@
+"""``otlpy query`` reading a store directory directly, following logs, and its errors.
+
+(Querying a running otlpy over HTTP is tested in tests/integration/test_query_api.py.)
+"""
+
+from __future__ import annotations
+
+import http.server
+import io
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+
+from otlpy.cli import dispatch
+from otlpy.pdata import Signal
+from otlpy.store import Store
+from otlpy.store.cli import run
+from store_builders import MS, attrs, log_request, make_span, tid, trace_request
+
+
+def _query(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    return run(list(argv), out=out), out.getvalue()
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    now = time.time_ns()
+    directory = tmp_path / "data"
+    with Store.open(directory) as store:
+        store.write(
+            Signal.TRACES,
+            trace_request(
+                "shop",
+                [
+                    make_span(1, 1, name="GET /", start=now - 50 * MS, duration=20 * MS),
+                    make_span(
+                        1, 2, parent=1, name="db", start=now - 45 * MS, status=2, message="x"
+                    ),
+                    make_span(1, 3, parent=2, name="fetch", start=now - 44 * MS),
+                    make_span(1, 4, parent=1, name="render", start=now - 40 * MS),
+                ],
+            ),
+        )
+        record = LogRecord(time_unix_nano=now - 40 * MS, severity_number=17, severity_text="ERROR")
+        record.body.string_value = "db failed"
+        record.trace_id = tid(1)
+        record.attributes.extend(attrs({"table": "orders"}))
+        info = LogRecord(time_unix_nano=now - 30 * MS, severity_number=9)
+        info.body.string_value = "rendered"
+        store.write(Signal.LOGS, log_request("shop", [record, info]))
+    return directory
+
+
+def test_offline_queries(data: Path) -> None:
+    trace_id = f"{1:032x}"
+    assert _query("services", "--data", str(data)) == (0, "shop\n")
+    code, text = _query("trace", trace_id, "--data", str(data))
+    assert code == 0
+    lines = text.splitlines()
+    assert lines[0].startswith(f"trace {trace_id}  20 ms  4 spans  1 error")
+    tree = [line.split("ms  ", 2)[-1] for line in lines[1:]]
+    assert tree == [
+        "shop: GET / [server]",
+        "├─ shop: db [server]  ✗ x",
+        "│  └─ shop: fetch [server]",
+        "└─ shop: render [server]",
+    ]
+    code, text = _query("traces", "--data", str(data), "--json", "--tag", "error=true")
+    assert [orjson.loads(x)["trace_id"] for x in text.splitlines()] == [trace_id]
+    code, text = _query("traces", "--data", str(data), "--min-duration", "1h")
+    assert (code, text) == (0, "")
+    code, text = _query("logs", "--data", str(data))
+    assert [line.split("  ", 1)[1] for line in text.splitlines()] == [
+        f"ERROR  shop  db failed  trace={trace_id}",
+        "INFO   shop  rendered",
+    ]
+    code, text = _query("logs", "--data", str(data), "--attr", "table=orders", "--json")
+    assert [orjson.loads(x)["body_text"] for x in text.splitlines()] == ["db failed"]
+    code, text = _query("logs", "--data", str(data), "--trace-id", trace_id, "--severity", "17")
+    assert len(text.splitlines()) == 1
+    assert _query("trace", "f" * 32, "--data", str(data))[0] == 1
+
+
+def test_offline_errors(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _query("services", "--data", str(tmp_path / "nothing"))[0] == 1
+    assert "no otlpy store" in capsys.readouterr().err
+    for argv, message in (
+        (["traces", "--min-duration", "soon"], "unable to parse param"),
+        (["traces", "--lookback", "ever"], "lookback"),
+        (["traces", "--tag", "novalue"], "expected KEY=VALUE"),
+        (["traces", "--limit", "0"], "limit must be positive"),
+        (["logs", "--severity", "loud"], "unknown severity"),
+        (["logs", "--trace-id", "xyz"], "malformed trace id"),
+    ):
+        assert _query(*argv, "--data", str(data))[0] == 1, argv
+        assert message in capsys.readouterr().err, argv
+    with Store.open(data):
+        assert _query("services", "--data", str(data))[0] == 1
+    assert "query it over HTTP instead" in capsys.readouterr().err
+    assert _query("--help")[0] == 0
+    assert _query("bogus")[0] == 2
+    # the top-level CLI hands `otlpy query` over whole
+    assert dispatch(["query", "services", "--data", str(data)]) == 0
+
+
+def test_follow_prints_new_records_until_interrupted(data: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "otlpy", "query", "logs", "--follow", "--data", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = [process.stdout.readline(), process.stdout.readline()]
+        assert "db failed" in first[0] and "rendered" in first[1]
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+
+
+class _Refusing(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"bad gateway" if self.path.startswith("/api/services") else b'{"error": 1}'
+        self.send_response(502)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def refusing() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_errors_are_reported(refusing: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _query("services", "--url", refusing)[0] == 1
+    assert "502 Bad Gateway" in capsys.readouterr().err
+    assert _query("traces", "--url", refusing)[0] == 1
+    assert "502" in capsys.readouterr().err
