@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from otlpy.ottl import PMap, parse_statements
+from otlpy.ottl import OttlRuntimeError, PMap, parse_statements
 from otlpy.ottl.values import KeyIndex, keys_changed
 
 
@@ -128,6 +128,11 @@ POOL = [
     'set(attributes["m"]["k"], "v")',
     'set(attributes["d"], Len(attributes))',
     "flatten(attributes)",
+    'set(attributes["w"], true) where kind == SPAN_KIND_UNSPECIFIED',
+    'delete_key(attributes, "a") where kind == SPAN_KIND_SERVER',
+    'delete_key(attributes, "b") where attributes["a"] == "x"',
+    'truncate_all(attributes, 2) where name == "s"',
+    'replace_pattern(attributes["a"], "x", "y") where attributes["b"] != nil',
 ]
 
 
@@ -140,3 +145,19 @@ def test_any_sequence_together_equals_one_at_a_time(statements: list[str]) -> No
     for statement in statements:
         parse_statements([statement], "span").execute(apart)
     assert together == apart
+
+
+def test_a_failing_statement_in_a_group_leaves_the_others_running() -> None:
+    out = request()
+    statements = [
+        'set(attributes["first"], "1")',
+        'set(attributes["bad"], "2") where Substring(name, 5, 10) == "x"',
+        'delete_key(attributes, "a")',
+        'replace_pattern(attributes["b"], "2", "two")',
+    ]
+    sequence = parse_statements(statements, "span", error_mode="ignore")
+    assert sequence.execute(out) == 1
+    got = PMap(out.resource_spans[0].scope_spans[0].spans[0].attributes).to_dict()
+    assert got["first"] == "1" and got["b"] == "two" and "a" not in got and "bad" not in got
+    with pytest.raises(OttlRuntimeError, match="Substring"):
+        parse_statements(statements, "span").execute(request())

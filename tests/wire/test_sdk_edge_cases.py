@@ -27,7 +27,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext
 from opentelemetry.trace.span import TraceState
 
-from otlpy.wire import sdk_traces
+from otlpy.wire import sdk_attributes, sdk_traces
 from otlpy.wire.sdk_metrics import encode_metrics
 from otlpy.wire.sdk_traces import encode_spans
 
@@ -106,6 +106,13 @@ def test_name_caches_are_bounded() -> None:
     spans = [_span(name=f"op-{i}", events=(Event(f"e-{i}", None, 1),)) for i in range(5000)]
     assert encode_spans(spans) == official_encode_spans(spans).SerializeToString()
     assert len(sdk_traces._SPAN_NAMES) <= 4096
+    # ended spans without a trace state take the one-pack path, with a packer per name
+    ended = [
+        _span(name=f"op-{i}", context=SpanContext(1, 2, False), start_time=5, end_time=9)
+        for i in range(1500)
+    ]
+    assert encode_spans(ended) == official_encode_spans(ended).SerializeToString()
+    assert len(sdk_traces._SPAN_HEADS) <= 1024
     assert len(sdk_traces._EVENT_NAMES) <= 1024
 
 
@@ -141,3 +148,32 @@ def test_grouping_follows_hash_and_equality_like_the_official_encoder() -> None:
     values = [rs.resource.attributes[0].value for rs in message.resource_spans]
     assert [value.WhichOneof("value") for value in values] == ["int_value", "bool_value"]
     assert [len(rs.scope_spans[0].spans) for rs in message.resource_spans] == [2, 1]
+
+
+def test_equal_values_of_different_types_are_cached_apart() -> None:
+    # True == 1 == 1.0 and 0.0 == -0.0, with different encodings each
+    values = [True, 1, 1.0, False, 0, 0.0, -0.0, "1", Size.BIG, 3]
+    spans = [_span(attributes={"v": value}) for value in values]
+    for _ in range(2):  # the second time, from the caches
+        assert encode_spans(spans) == official_encode_spans(spans).SerializeToString()
+
+
+def test_unhashable_values_in_a_plain_mapping() -> None:
+    # a ReadableSpan made by hand keeps its dict as given: a list cannot be a cache key
+    span = _span(attributes={"a": "x", "list": [1, "b"], "z": 2, "map": {"k": [True]}})
+    for _ in range(2):
+        assert encode_spans([span]) == official_encode_spans([span]).SerializeToString()
+
+
+def test_keys_whose_values_never_repeat_stop_being_cached() -> None:
+    encoder = sdk_attributes.AttributeEncoder(9)
+    limit = sdk_attributes._CACHE_LIMIT
+    for i in range(limit + 10):
+        out: list[bytes] = []
+        encoder.encode({"id": f"item-{i}", "route": f"/r/{i % 3}"}, out)
+        assert out[0].endswith(f"item-{i}".encode()) and out[1].endswith(f"/r/{i % 3}".encode())
+    # the cache filled up with ids once: now they are encoded every time, never cached
+    assert encoder._uncached == {"id"}
+    assert len(encoder._strings) < 10
+    assert ("route", "/r/1") in encoder._strings
+    assert not any(key == "id" for key, _ in encoder._strings)

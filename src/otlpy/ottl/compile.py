@@ -14,9 +14,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from otlpy.ottl.contexts import ContextSpec, GetSetter, TransformContext
-from otlpy.ottl.contexts.common import Key, PathProblem, cache_path, message_field
+from otlpy.ottl.contexts.common import (
+    Key,
+    PathProblem,
+    as_map_statement,
+    cache_path,
+    map_op_of,
+    message_field,
+)
 from otlpy.ottl.functions import FUNCTIONS
 from otlpy.ottl.functions.spec import FunctionDef, Param, typed_getter
+from otlpy.ottl.fusion import indent, render, source_of, with_source
 from otlpy.ottl.grammar import (
     Arg,
     BoolOp,
@@ -36,6 +44,7 @@ from otlpy.ottl.grammar import (
 )
 from otlpy.ottl.values import (
     Duration,
+    KeyIndex,
     OttlError,
     Timestamp,
     compare,
@@ -102,7 +111,21 @@ class Compiler:
             if cond(ctx):
                 run_editor(ctx)
 
-        return run_where
+        found = map_op_of(run_editor)
+        if found is None:
+            return run_where
+        map_id, index_of, op = found
+
+        # conditions only read, so the map's index stays valid across them
+        def where_op(ctx: TransformContext, index: KeyIndex) -> None:
+            if cond(ctx):
+                op(ctx, index)
+
+        body = source_of(op)
+        if body is not None:
+            test = source_of(cond) or render("{cond}(ctx)", {"cond": cond})
+            with_source(where_op, (f"if {test[0]}:\n{indent(body[0])}", {**test[1], **body[1]}))
+        return as_map_statement(run_where, map_id, index_of, where_op)
 
     def condition(self, node: Node) -> Condition:
         if isinstance(node, BoolOp):
@@ -155,6 +178,10 @@ class Compiler:
                         return bool(v == rvalue)
                     return False
 
+                field = left.path.int_field if left.path is not None else None
+                if field is not None:
+                    # an int field always reads as an int: a plain comparison, when fused
+                    with_source(eq_int, render(f"ctx.{field} == {{value}}", {"value": rvalue}))
                 return eq_int
             if op == "==" and type(rvalue) is str:
 

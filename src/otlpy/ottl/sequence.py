@@ -15,7 +15,9 @@ from typing import Any
 
 from otlpy.ottl.compile import Compiler
 from otlpy.ottl.contexts import CONTEXTS, ContextSpec, TransformContext, context_spec
+from otlpy.ottl.contexts.common import MapOp, map_op_of
 from otlpy.ottl.functions import FunctionDef
+from otlpy.ottl.fusion import fuse
 from otlpy.ottl.grammar import (
     Arg,
     BoolOp,
@@ -32,7 +34,7 @@ from otlpy.ottl.grammar import (
     parse_statement,
     parse_value,
 )
-from otlpy.ottl.values import OttlError, to_python
+from otlpy.ottl.values import KeyIndex, OttlError, to_python
 
 __all__ = [
     "ConditionSequence",
@@ -257,10 +259,60 @@ class _Errors:
             )
 
 
+class _MapGroup:
+    """Consecutive statements working on the same attribute map: per item, the map's index is
+    looked up once and handed to each statement's :data:`MapOp`."""
+
+    __slots__ = ("index_of", "ops", "run")
+
+    def __init__(
+        self, index_of: Callable[[TransformContext], KeyIndex], ops: list[tuple[MapOp, str]]
+    ) -> None:
+        self.index_of = index_of
+        self.ops = ops
+        self.run = fuse(ops)
+
+
+def _plan(
+    statements: Sequence[tuple[Callable[[TransformContext], None], str]],
+) -> list[tuple[Callable[[TransformContext], None], str] | _MapGroup]:
+    """The statements in order, with runs of two or more on the same map made into groups."""
+    plan: list[tuple[Callable[[TransformContext], None], str] | _MapGroup] = []
+    run: list[tuple[Callable[[TransformContext], None], str]] = []
+    run_id: str | None = None
+
+    def flush() -> None:
+        if len(run) > 1:
+            first = map_op_of(run[0][0])
+            assert first is not None
+            ops: list[tuple[MapOp, str]] = []
+            for statement, text in run:
+                found = map_op_of(statement)
+                assert found is not None
+                ops.append((found[2], text))
+            plan.append(_MapGroup(first[1], ops))
+        else:
+            plan.extend(run)
+        run.clear()
+
+    for statement, text in statements:
+        found = map_op_of(statement)
+        map_id = found[0] if found is not None else None
+        if map_id is None or map_id != run_id:
+            flush()
+        run_id = map_id
+        if map_id is None:
+            plan.append((statement, text))
+        else:
+            run.append((statement, text))
+    flush()
+    return plan
+
+
 class StatementSequence:
     """Compiled statements of one context, run in order on every item."""
 
-    __slots__ = ("context", "error_mode", "statements", "texts")
+    __slots__ = ("_plan", "context", "error_mode", "statements", "texts")
 
     def __init__(
         self,
@@ -273,15 +325,11 @@ class StatementSequence:
         self.statements = list(zip(statements, texts, strict=True))
         self.texts = list(texts)
         self.error_mode = error_mode
+        self._plan = _plan(self.statements)
 
     def run(self, ctx: TransformContext, errors: _Errors | None = None) -> None:
         """Run every statement on the item ``ctx`` points at."""
-        errors = errors or _Errors(self.error_mode)
-        for statement, text in self.statements:
-            try:
-                statement(ctx)
-            except Exception as exc:
-                errors.handle(text, exc)
+        _run_plan(self._plan, ctx, errors or _Errors(self.error_mode))
 
     def execute(self, request: Any, conditions: ConditionSequence | None = None) -> int:
         """Run the statements on every item of an export request; returns how many statement
@@ -290,7 +338,7 @@ class StatementSequence:
         With ``conditions`` (of the same context), the statements run only on the items that
         match them (the transform processor's group ``conditions``)."""
         errors = _Errors(self.error_mode)
-        statements = self.statements
+        plan = self._plan
         if conditions is not None:
             if conditions.context != self.context:
                 raise ValueError(
@@ -299,27 +347,56 @@ class StatementSequence:
                 )
             for ctx in iter_contexts(request, self.context):
                 if conditions.matches(ctx, errors):
-                    for statement, text in statements:
-                        try:
-                            statement(ctx)
-                        except Exception as exc:
-                            errors.handle(text, exc)
-        elif len(statements) == 1:
-            statement, text = statements[0]
+                    _run_plan(plan, ctx, errors)
+        elif len(plan) == 1 and type(plan[0]) is tuple:
+            statement, text = plan[0]
             for ctx in iter_contexts(request, self.context):
                 try:
                     statement(ctx)
                 except Exception as exc:
                     errors.handle(text, exc)
         else:
+            # _run_plan inlined: this loop runs once per item
+            handle = errors.handle
             for ctx in iter_contexts(request, self.context):
-                for statement, text in statements:
+                for step in plan:
+                    if type(step) is tuple:
+                        statement, text = step
+                        try:
+                            statement(ctx)
+                        except Exception as exc:
+                            errors.handle(text, exc)
+                        continue
                     try:
-                        statement(ctx)
+                        index = step.index_of(ctx)  # type: ignore[union-attr]
                     except Exception as exc:
-                        errors.handle(text, exc)
+                        errors.handle(step.ops[0][1], exc)  # type: ignore[union-attr]
+                        continue
+                    step.run(ctx, index, handle)  # type: ignore[union-attr]
         errors.report()
         return errors.count
+
+
+def _run_plan(
+    plan: list[tuple[Callable[[TransformContext], None], str] | _MapGroup],
+    ctx: TransformContext,
+    errors: _Errors,
+) -> None:
+    for step in plan:
+        if type(step) is tuple:
+            statement, text = step
+            try:
+                statement(ctx)
+            except Exception as exc:
+                errors.handle(text, exc)
+            continue
+        assert isinstance(step, _MapGroup)
+        try:
+            index = step.index_of(ctx)
+        except Exception as exc:
+            errors.handle(step.ops[0][1], exc)
+            continue
+        step.run(ctx, index, errors.handle)
 
 
 class ConditionSequence:

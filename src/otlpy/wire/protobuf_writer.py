@@ -39,6 +39,8 @@ _UINT64_MOD = 1 << 64
 
 # Every one-byte varint, so the common case (small lengths, enum values, counts) is a lookup.
 _SMALL: tuple[bytes, ...] = tuple(bytes((i,)) for i in range(0x80))
+# The same seven bits with the continuation bit set: every byte of a varint but its last.
+_MORE: tuple[bytes, ...] = tuple(bytes((i | 0x80,)) for i in range(0x80))
 
 pack_fixed64: Callable[[int], bytes] = struct.Struct("<Q").pack
 pack_sfixed64: Callable[[int], bytes] = struct.Struct("<q").pack
@@ -53,20 +55,26 @@ def varint(value: int) -> bytes:
     # unrolled for the sizes lengths and counts take; a loop is slower in CPython
     if value < 0x4000:
         return bytes((value & 0x7F | 0x80, value >> 7))
+    # longer ones join table entries: fewer integer operations than computing each byte
     if value < 0x200000:
-        return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14))
+        return b"".join((_MORE[value & 0x7F], _MORE[value >> 7 & 0x7F], _SMALL[value >> 14]))
     if value < 0x10000000:
-        return bytes(
-            (value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14 & 0x7F | 0x80, value >> 21)
+        return b"".join(
+            (
+                _MORE[value & 0x7F],
+                _MORE[value >> 7 & 0x7F],
+                _MORE[value >> 14 & 0x7F],
+                _SMALL[value >> 21],
+            )
         )
     if value < 0x800000000:
-        return bytes(
+        return b"".join(
             (
-                value & 0x7F | 0x80,
-                value >> 7 & 0x7F | 0x80,
-                value >> 14 & 0x7F | 0x80,
-                value >> 21 & 0x7F | 0x80,
-                value >> 28,
+                _MORE[value & 0x7F],
+                _MORE[value >> 7 & 0x7F],
+                _MORE[value >> 14 & 0x7F],
+                _MORE[value >> 21 & 0x7F],
+                _SMALL[value >> 28],
             )
         )
     out = bytearray()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -113,10 +114,12 @@ class AttributeEncoder:
     One instance per field tag (span attributes are field 9, event attributes field 3, ...): a
     cached entry is the complete field, tag included, ready to append. Each cache is bounded in
     entries (emptied when full) and holds only short pairs, so unique values cost an insertion,
-    never unbounded memory.
+    never unbounded memory. The keys whose values fill most of a cache (an id, a path, a size:
+    values that rarely repeat) stop being cached, so they no longer empty the cache of the pairs
+    that do repeat.
     """
 
-    __slots__ = ("_bools", "_ints", "_keys", "_strings", "_tag", "invalid")
+    __slots__ = ("_bools", "_ints", "_keys", "_strings", "_tag", "_uncached", "invalid")
 
     def __init__(self, field_number: int) -> None:
         self._tag = tag(field_number, LEN)
@@ -124,6 +127,8 @@ class AttributeEncoder:
         self._ints: dict[tuple[str, int], bytes] = {}
         self._bools: dict[tuple[str, bool], bytes] = {}
         self._keys: dict[str, bytes] = {}
+        # keys found to have too many distinct values to be worth caching
+        self._uncached: set[str] = set()
         #: attributes dropped because their value cannot be encoded, since the last reset
         self.invalid = 0
 
@@ -164,26 +169,31 @@ class AttributeEncoder:
                 key_field = _KEY + varint(len(data)) + data if data else b""
                 if len(self._keys) >= _CACHE_LIMIT:
                     self._keys.clear()
+                    self._uncached.clear()
                 self._keys[key] = key_field
+            # the common misses, new short strings and numbers, skip the general encoder
+            head = b""
             if kind is str and len(value) < _SHORT:
-                # the common misses, new short strings and numbers, skip the general encoder
                 data = value.encode()
                 if len(data) < _SHORT:
-                    body = key_field + _STRING_PAIR[len(data)] + data
+                    head = _STRING_PAIR[len(data)]
                 else:
-                    body = key_field + field_bytes(_VALUE, encode_any_value(value))
+                    data = field_bytes(_VALUE, encode_any_value(value))
             elif kind is int and 0 <= value <= _INT64_MAX:
-                number = varint(value)
-                body = key_field + _INT_PAIR[len(number)] + number
+                data = varint(value)
+                head = _INT_PAIR[len(data)]
             else:
-                body = key_field + field_bytes(_VALUE, encode_any_value(value))
+                data = field_bytes(_VALUE, encode_any_value(value))
         except (InvalidValueError, TypeError, AttributeError, UnicodeError):
             self.invalid += 1
             return None
-        size = len(body)
-        encoded: bytes = self._tag + (_SMALL[size] if size < 0x80 else varint(size)) + body
+        size = len(key_field) + len(head) + len(data)
+        encoded = b"".join(
+            (self._tag, _SMALL[size] if size < 0x80 else varint(size), key_field, head, data)
+        )
         cache: dict[Any, bytes]
-        if size > _CACHED_SIZE:  # long values (queries, stack traces) rarely repeat: memory bound
+        # values of the set-aside keys, and long values (queries, stack traces), rarely repeat
+        if key in self._uncached or size > _CACHED_SIZE:
             return encoded
         if kind is str:
             cache = self._strings
@@ -194,9 +204,27 @@ class AttributeEncoder:
         else:  # other values (floats, sequences, maps) are encoded every time
             return encoded
         if len(cache) >= _CACHE_LIMIT:
-            cache.clear()
+            self._evict(cache)
+            if key in self._uncached:
+                return encoded
         cache[item] = encoded
         return encoded
+
+    def _evict(self, cache: dict[Any, bytes]) -> None:
+        """Empty a full ``cache``, and stop caching the keys that filled most of it.
+
+        The keys holding the most entries are set aside, largest first, until the others hold
+        at most half the cache: those are what repeats. A key needs a sixteenth of the cache to
+        be set aside, so a few hundred values that do repeat stay cached.
+        """
+        remaining = len(cache)
+        for key, count in Counter(key for key, _ in cache).most_common():
+            if remaining <= _CACHE_LIMIT // 2 or count <= _CACHE_LIMIT // 16:
+                break
+            if len(self._uncached) < _CACHE_LIMIT:
+                self._uncached.add(key)
+            remaining -= count
+        cache.clear()
 
     def report_invalid(self, what: str) -> None:
         """Log (once) how many attributes were dropped since the last call, and reset."""

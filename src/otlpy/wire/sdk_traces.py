@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import operator
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.attributes import BoundedAttributes
@@ -91,6 +91,12 @@ _IDS_AND_PARENT = struct.Struct(">HQQHQHQ").pack
 _LOW64 = (1 << 64) - 1
 _PARENT_TYPES = frozenset({type(None), SpanContext})
 _SPAN_NAMES: dict[str, bytes] = {}  # encoded name fields: span names repeat
+# name -> (packer of a root span's head, of a child's, the encoded name field)
+_SPAN_HEADS: dict[str, tuple[Callable[..., bytes], Callable[..., bytes], bytes]] = {}
+# the tags of the ids and their lengths, as little-endian 16-bit numbers
+_TRACE_ID_LE = 0x100A
+_SPAN_ID_LE = 0x0812
+_PARENT_SPAN_ID_LE = 0x0822
 
 # Exactly these types keep the fields the fast path reads; anything else goes through the
 # public properties.
@@ -99,6 +105,7 @@ _SDK_SPAN_TYPES = frozenset({ReadableSpan, SdkSpan, *SdkSpan.__subclasses__()})
 _span_attributes = AttributeEncoder(9)
 _event_attributes = AttributeEncoder(3)
 _link_attributes = AttributeEncoder(4)
+encode_event_attributes = _event_attributes.encode
 
 
 class _SpanView:
@@ -134,6 +141,19 @@ class _SpanView:
         self.dropped_attributes = span.dropped_attributes
         self.dropped_events = span.dropped_events
         self.dropped_links = span.dropped_links
+
+
+def _span_head_packers(name: str) -> tuple[Callable[..., bytes], Callable[..., bytes], bytes]:
+    """Packers of the head of a span named ``name`` (cached: span names are few)."""
+    name_field = field_bytes(_NAME, name.encode()) if name else b""
+    size = len(name_field)
+    # trace id, span id [, parent id], name, kind (field 6), start (7), end (8)
+    root = struct.Struct(f"<H16sH8s{size}sBBBQBQ").pack
+    child = struct.Struct(f"<H16sH8sH8s{size}sBBBQBQ").pack
+    if len(_SPAN_HEADS) >= 1024:
+        _SPAN_HEADS.clear()
+    _SPAN_HEADS[name] = entry = (root, child, name_field)
+    return entry
 
 
 def _trace_state(trace_state: Any) -> bytes:
@@ -173,6 +193,106 @@ def _encode_span(span: Any) -> bytes:
         links, dropped_links = span._links, span.dropped_links
     context = span._context
     parent = span._parent
+    start = span._start_time
+    end = span._end_time
+    if (
+        type(context) is SpanContext
+        and type(parent) in _PARENT_TYPES
+        and start
+        and end
+        and (context[4] is _EMPTY_TRACE_STATE or not context[4])
+    ):
+        # The common span: ids, name, kind, start and end in one pack, with a packer per name.
+        # SpanContext is a tuple (trace_id, span_id, is_remote, flags, state, valid): indexing
+        # beats property calls.
+        name = span._name
+        packers = _SPAN_HEADS.get(name)
+        if packers is None:
+            packers = _span_head_packers(name)
+        kind = _KIND_VALUES[id(span._kind)]
+        if parent is None:
+            head = packers[0](
+                _TRACE_ID_LE,
+                context[0].to_bytes(16, "big"),
+                _SPAN_ID_LE,
+                context[1].to_bytes(8, "big"),
+                packers[2],
+                0x30,
+                kind,
+                0x39,
+                start,
+                0x41,
+                end,
+            )
+            flags = _FLAGS_LOCAL
+        else:
+            head = packers[1](
+                _TRACE_ID_LE,
+                context[0].to_bytes(16, "big"),
+                _SPAN_ID_LE,
+                context[1].to_bytes(8, "big"),
+                _PARENT_SPAN_ID_LE,
+                parent[1].to_bytes(8, "big"),
+                packers[2],
+                0x30,
+                kind,
+                0x39,
+                start,
+                0x41,
+                end,
+            )
+            flags = _FLAGS_REMOTE if parent[2] else _FLAGS_LOCAL
+    else:
+        head, flags = _span_head(span, context, parent, start, end)
+    out = [head]
+    if attributes:
+        _span_attributes.encode(attributes, out)
+    if dropped_attributes:
+        out.append(_DROPPED_ATTRIBUTES + varint(dropped_attributes))
+    for event in events:
+        if type(event) is Event:
+            # the common event, inline: its fields, not its properties
+            attrs = event._attributes
+            name = event._name
+            event_head = _EVENT_NAMES.get(name)
+            if event_head is None:
+                event_head = _event_name(name)
+            timestamp = event._timestamp
+            event_out = [
+                _EVENT_TIME_FIELD(0x09, timestamp) + event_head if timestamp else event_head
+            ]
+            if type(attrs) is BoundedAttributes:
+                encode_event_attributes(attrs._dict, event_out)
+                if attrs.dropped:
+                    event_out.append(_EVENT_DROPPED + varint(attrs.dropped))
+            elif attrs:
+                encode_event_attributes(attrs, event_out)
+            event_body = b"".join(event_out)
+            size = len(event_body)
+            out.append(_EVENT + (_SMALL[size] if size < 0x80 else varint(size)) + event_body)
+        else:
+            out.append(_encode_event(event))
+    if dropped_events:
+        out.append(_DROPPED_EVENTS + varint(dropped_events))
+    for link in links:
+        out.append(field_bytes(_LINK, _encode_link(link)))
+    if dropped_links:
+        out.append(_DROPPED_LINKS + varint(dropped_links))
+    status = span._status
+    if status is not None:
+        if type(status) is Status:
+            description, code = status._description, status._status_code
+        else:
+            description, code = status.description, status.status_code
+        out.append(_encode_status(description, code) if description else _STATUS_BY_CODE[id(code)])
+    out.append(flags)
+    body = b"".join(out)
+    size = len(body)
+    return _SCOPE_SPAN + (_SMALL[size] if size < 0x80 else varint(size)) + body
+
+
+def _span_head(span: Any, context: Any, parent: Any, start: int, end: int) -> tuple[bytes, bytes]:
+    """A span's ids, trace state, name, kind and times, and its flags field: the general case."""
     if type(context) is SpanContext and type(parent) in _PARENT_TYPES:
         # SpanContext is a tuple (trace_id, span_id, is_remote, flags, state, valid): indexing
         # beats property calls, and one pack writes both ids (and the parent's) with their tags
@@ -212,8 +332,6 @@ def _encode_span(span: Any) -> bytes:
             _SPAN_NAMES.clear()
         _SPAN_NAMES[name] = name_field
     head += name_field
-    start = span._start_time
-    end = span._end_time
     if start and end:  # an ended span: kind, start and end in one pack
         head += _KIND_START_END(0x30, _KIND_VALUES[id(span._kind)], 0x39, start, 0x41, end)
     else:
@@ -222,30 +340,7 @@ def _encode_span(span: Any) -> bytes:
             head += _START + pack_fixed64(start)
         if end:
             head += _END + pack_fixed64(end)
-    out = [head]
-    if attributes:
-        _span_attributes.encode(attributes, out)
-    if dropped_attributes:
-        out.append(_DROPPED_ATTRIBUTES + varint(dropped_attributes))
-    for event in events:
-        out.append(_encode_event(event))
-    if dropped_events:
-        out.append(_DROPPED_EVENTS + varint(dropped_events))
-    for link in links:
-        out.append(field_bytes(_LINK, _encode_link(link)))
-    if dropped_links:
-        out.append(_DROPPED_LINKS + varint(dropped_links))
-    status = span._status
-    if status is not None:
-        if type(status) is Status:
-            description, code = status._description, status._status_code
-        else:
-            description, code = status.description, status.status_code
-        out.append(_encode_status(description, code) if description else _STATUS_BY_CODE[id(code)])
-    out.append(flags)
-    body = b"".join(out)
-    size = len(body)
-    return _SCOPE_SPAN + (_SMALL[size] if size < 0x80 else varint(size)) + body
+    return head, flags
 
 
 def _encode_event(event: Any) -> bytes:
@@ -258,10 +353,7 @@ def _encode_event(event: Any) -> bytes:
         dropped = event.dropped_attributes
     head = _EVENT_NAMES.get(name)
     if head is None:
-        head = field_bytes(_EVENT_NAME, name.encode()) if name else b""
-        if len(_EVENT_NAMES) >= 1024:
-            _EVENT_NAMES.clear()
-        _EVENT_NAMES[name] = head
+        head = _event_name(name)
     if timestamp:
         head = _EVENT_TIME_FIELD(0x09, timestamp) + head
     out = [head]
@@ -271,6 +363,15 @@ def _encode_event(event: Any) -> bytes:
     body = b"".join(out)
     size = len(body)
     return _EVENT + (_SMALL[size] if size < 0x80 else varint(size)) + body
+
+
+def _event_name(name: str) -> bytes:
+    """An event's encoded ``name`` field, cached: event names are few."""
+    head = field_bytes(_EVENT_NAME, name.encode()) if name else b""
+    if len(_EVENT_NAMES) >= 1024:
+        _EVENT_NAMES.clear()
+    _EVENT_NAMES[name] = head
+    return head
 
 
 def _encode_link(link: Any) -> bytes:

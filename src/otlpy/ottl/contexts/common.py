@@ -16,6 +16,7 @@ from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import KeyValueList
 
+from otlpy.ottl.fusion import render, with_source
 from otlpy.ottl.grammar import Field
 from otlpy.ottl.values import (
     KeyIndex,
@@ -37,10 +38,13 @@ __all__ = [
     "GetSetter",
     "Getter",
     "Key",
+    "MapOp",
     "PathProblem",
     "PathResolver",
     "Setter",
     "TransformContext",
+    "as_map_statement",
+    "map_op_of",
 ]
 
 Getter = Callable[["TransformContext"], Any]
@@ -121,6 +125,41 @@ class GetSetter:
     index: Callable[[TransformContext], KeyIndex] | None = None
     # for a single attribute: builds a statement storing one literal (``set`` with a constant)
     literal: Callable[[Any], Callable[[TransformContext], None] | None] | None = None
+    # for an attribute map or one of its keys: which map (``span.attributes``), so the
+    # statements of one item working on it can share its index (see ``MapOp``)
+    map_id: str | None = None
+    # for a single attribute: its key, and the index of the map holding it
+    key: str | None = None
+    owner_index: Callable[[TransformContext], KeyIndex] | None = None
+    # for an int protobuf field: its attribute path from the context (``span.kind``)
+    int_field: str | None = None
+
+
+# One statement's work on an attribute map, given the map's index for the current item: the
+# sequence runs consecutive statements on the same map with one index lookup per item.
+MapOp = Callable[[TransformContext, KeyIndex], None]
+
+
+def as_map_statement(
+    run: Callable[[TransformContext], None],
+    map_id: str,
+    index_of: Callable[[TransformContext], KeyIndex],
+    op: MapOp,
+) -> Callable[[TransformContext], None]:
+    """Mark the statement ``run`` as doing ``op`` on the map ``map_id`` (found by
+    ``index_of``); ``run(ctx)`` must equal ``op(ctx, index_of(ctx))``."""
+    run.ottl_map_op = (map_id, index_of, op)  # type: ignore[attr-defined]
+    return run
+
+
+def map_op_of(
+    run: Callable[[TransformContext], None],
+) -> tuple[str, Callable[[TransformContext], KeyIndex], MapOp] | None:
+    """What :func:`as_map_statement` recorded for ``run``, or None."""
+    found: tuple[str, Callable[[TransformContext], KeyIndex], MapOp] | None = getattr(
+        run, "ottl_map_op", None
+    )
+    return found
 
 
 # compiles one index expression of a path
@@ -272,8 +311,22 @@ _LITERAL_FIELDS: dict[type, str] = {
 }
 
 
-def map_path(kvs_of: Getter, keys: Sequence[Key]) -> GetSetter:
-    """A map-valued field (attributes) read whole or by keys, through the item's key index."""
+def map_path(kvs_of: Getter, keys: Sequence[Key], map_id: str | None = None) -> GetSetter:
+    """A map-valued field (attributes) read whole or by keys, through the item's key index;
+    ``map_id`` names the field (``span.attributes``) so statements on it can be grouped."""
+
+    def index_of(ctx: TransformContext) -> KeyIndex:
+        kvs = kvs_of(ctx)
+        table = ctx._index
+        if table is None:  # the first map touched on this item (key_index inlined)
+            fresh = KeyIndex(kvs)
+            ctx._index = {id(kvs): fresh}
+            return fresh
+        index = table.get(id(kvs))
+        if index is None or index.epoch != KeyIndex.current or len(index.keys) != len(kvs):
+            index = key_index(ctx, kvs)
+        return index
+
     if not keys:
 
         def get_map(ctx: TransformContext) -> Any:
@@ -283,15 +336,7 @@ def map_path(kvs_of: Getter, keys: Sequence[Key]) -> GetSetter:
         def set_whole(ctx: TransformContext, value: Any) -> None:
             set_map(kvs_of(ctx), value)
 
-        def index_of(ctx: TransformContext) -> KeyIndex:
-            kvs = kvs_of(ctx)
-            table = ctx._index
-            index = table.get(id(kvs)) if table is not None else None
-            if index is None or index.epoch != KeyIndex.current or len(index.keys) != len(kvs):
-                index = key_index(ctx, kvs)
-            return index
-
-        return GetSetter(get_map, set_whole, index=index_of)
+        return GetSetter(get_map, set_whole, index=index_of, map_id=map_id)
 
     first = keys[0]
     rest = list(keys[1:])
@@ -351,9 +396,38 @@ def map_path(kvs_of: Getter, keys: Sequence[Key]) -> GetSetter:
                 else:
                     setattr(index.add(name), field, value)
 
-            return put
+            if map_id is None:
+                return put
 
-        return GetSetter(get_one, set_one, ref_one, literal=literal)
+            def put_op(ctx: TransformContext, index: KeyIndex) -> None:
+                found = index.keys
+                if name in found:
+                    setattr(index.entries[found.index(name)].value, field, value)
+                else:
+                    setattr(index.add(name), field, value)
+
+            # ``field`` is one of the four names of _LITERAL_FIELDS, safe to write as code
+            source = render(
+                "if {key} in keys:\n"
+                f"    entries[keys.index({{key}})].value.{field} = {{value}}\n"
+                "else:\n"
+                "    kv = kvs.add(key={key})\n"
+                "    entries.append(kv)\n"
+                "    keys.append({key})\n"
+                f"    kv.value.{field} = {{value}}\n",
+                {"key": name, "value": value},
+            )
+            return as_map_statement(put, map_id, index_of, with_source(put_op, source))
+
+        return GetSetter(
+            get_one,
+            set_one,
+            ref_one,
+            literal=literal,
+            map_id=map_id,
+            key=name,
+            owner_index=index_of,
+        )
 
     def get_keyed(ctx: TransformContext) -> Any:
         kvs = kvs_of(ctx)
@@ -435,7 +509,7 @@ def scalar_field(obj: str, attr: str, kind: str) -> GetSetter:
             except ValueError as exc:
                 raise OttlError(f"value {value} out of range for {attr}") from exc
 
-        return GetSetter(getter, set_int)
+        return GetSetter(getter, set_int, int_field=f"{obj}.{attr}")
     if kind == "float":
 
         def set_float(ctx: TransformContext, value: Any) -> None:

@@ -197,7 +197,11 @@ class DataPointPaths(PathResolver):
             raise path_error(path_text, head, "datapoint")
         if name == "attributes":
             no_more(fields, 1, path_text, "datapoint")
-            return map_path(attrgetter(f"{obj}.attributes"), [compile_key(k) for k in head.keys])
+            return map_path(
+                attrgetter(f"{obj}.attributes"),
+                [compile_key(k) for k in head.keys],
+                f"{obj}.attributes",
+            )
         no_keys(head, path_text)
         if name in ("positive", "negative"):
             return _buckets(obj, name, fields, path_text)

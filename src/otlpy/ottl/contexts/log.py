@@ -78,7 +78,11 @@ class LogPaths(PathResolver):
             raise path_error(path_text, head, "log")
         if name == "attributes":
             no_more(fields, 1, path_text, "log")
-            return map_path(attrgetter(f"{obj}.attributes"), [compile_key(k) for k in head.keys])
+            return map_path(
+                attrgetter(f"{obj}.attributes"),
+                [compile_key(k) for k in head.keys],
+                f"{obj}.attributes",
+            )
         if name == "body":
             if len(fields) > 1:
                 no_keys(head, path_text)

@@ -153,7 +153,11 @@ class MetricPaths(PathResolver):
             raise path_error(path_text, head, "metric")
         if name == "metadata":
             no_more(fields, 1, path_text, "metric")
-            return map_path(attrgetter(f"{obj}.metadata"), [compile_key(k) for k in head.keys])
+            return map_path(
+                attrgetter(f"{obj}.metadata"),
+                [compile_key(k) for k in head.keys],
+                f"{obj}.metadata",
+            )
         no_keys(head, path_text)
         no_more(fields, 1, path_text, "metric")
         if name in ("name", "description", "unit"):

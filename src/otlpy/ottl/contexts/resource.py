@@ -42,7 +42,11 @@ class ResourcePaths(PathResolver):
             raise path_error(path_text, head, "resource")
         if name == "attributes":
             no_more(fields, 1, path_text, "resource")
-            return map_path(attrgetter(f"{obj}.attributes"), [compile_key(k) for k in head.keys])
+            return map_path(
+                attrgetter(f"{obj}.attributes"),
+                [compile_key(k) for k in head.keys],
+                f"{obj}.attributes",
+            )
         no_keys(head, path_text)
         no_more(fields, 1, path_text, "resource")
         if name == "dropped_attributes_count":

@@ -43,7 +43,11 @@ class ScopePaths(PathResolver):
             raise path_error(path_text, head, "instrumentation_scope")
         if name == "attributes":
             no_more(fields, 1, path_text, "instrumentation_scope")
-            return map_path(attrgetter(f"{obj}.attributes"), [compile_key(k) for k in head.keys])
+            return map_path(
+                attrgetter(f"{obj}.attributes"),
+                [compile_key(k) for k in head.keys],
+                f"{obj}.attributes",
+            )
         no_keys(head, path_text)
         no_more(fields, 1, path_text, "instrumentation_scope")
         if name in ("name", "version"):

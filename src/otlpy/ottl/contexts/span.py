@@ -141,7 +141,11 @@ class SpanPaths(PathResolver):
             raise path_error(path_text, head, "span")
         if name == "attributes":
             no_more(fields, 1, path_text, "span")
-            return map_path(attrgetter(f"{obj}.attributes"), [compile_key(k) for k in head.keys])
+            return map_path(
+                attrgetter(f"{obj}.attributes"),
+                [compile_key(k) for k in head.keys],
+                f"{obj}.attributes",
+            )
         if name == "trace_state":
             no_more(fields, 1, path_text, "span")
             if not head.keys:

@@ -57,7 +57,11 @@ class SpanEventPaths(PathResolver):
             raise path_error(path_text, head, "spanevent")
         if name == "attributes":
             no_more(fields, 1, path_text, "spanevent")
-            return map_path(attrgetter(f"{obj}.attributes"), [compile_key(k) for k in head.keys])
+            return map_path(
+                attrgetter(f"{obj}.attributes"),
+                [compile_key(k) for k in head.keys],
+                f"{obj}.attributes",
+            )
         no_keys(head, path_text)
         no_more(fields, 1, path_text, "spanevent")
         if name == "name":

@@ -6,10 +6,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from otlpy.ottl.contexts.common import GetSetter, Getter, TransformContext
+from otlpy.ottl.contexts.common import GetSetter, Getter, TransformContext, as_map_statement
 from otlpy.ottl.functions.goregex import GoRegex, compile_glob, compile_go
 from otlpy.ottl.functions.spec import Param, editor
+from otlpy.ottl.fusion import render, with_source
 from otlpy.ottl.values import (
+    KeyIndex,
     OttlError,
     PMap,
     PSlice,
@@ -92,7 +94,24 @@ def _delete_key(target: GetSetter, key: str) -> Run:
             if key in index.keys:
                 index.delete(index.keys.index(key))
 
-        return run_indexed
+        if target.map_id is None:
+            return run_indexed
+
+        def delete_op(ctx: TransformContext, index: KeyIndex) -> None:
+            if key in index.keys:
+                index.delete(index.keys.index(key))
+
+        source = render(
+            "if {key} in keys:\n"
+            "    i = keys.index({key})\n"
+            "    del kvs[i]\n"
+            "    del entries[i]\n"
+            "    del keys[i]\n",
+            {"key": key},
+        )
+        return as_map_statement(
+            run_indexed, target.map_id, index_of, with_source(delete_op, source)
+        )
 
     def run(ctx: TransformContext) -> None:
         value = get(ctx)
@@ -253,7 +272,36 @@ def _replace_pattern(
                 if count:
                     held.string_value = replaced
 
-            return run_literal
+            name = target.key
+            owner_index = target.owner_index
+            if target.map_id is None or name is None or owner_index is None:
+                return run_literal
+
+            def replace_op(ctx: TransformContext, index: KeyIndex) -> None:
+                keys = index.keys
+                if name not in keys:
+                    return
+                held = index.entries[keys.index(name)].value
+                value = held.string_value
+                if not value and held.WhichOneof("value") != "string_value":
+                    return
+                replaced, count = subn(literal, value)
+                if count:
+                    held.string_value = replaced
+
+            source = render(
+                "if {key} in keys:\n"
+                "    held = entries[keys.index({key})].value\n"
+                "    text = held.string_value\n"
+                '    if text or held.WhichOneof("value") == "string_value":\n'
+                "        replaced, count = {subn}({literal}, text)\n"
+                "        if count:\n"
+                "            held.string_value = replaced\n",
+                {"key": name, "subn": subn, "literal": literal},
+            )
+            return as_map_statement(
+                run_literal, target.map_id, owner_index, with_source(replace_op, source)
+            )
 
         def run_in_place(ctx: TransformContext) -> None:
             template = replacement(ctx)
@@ -435,16 +483,41 @@ def _truncate_all(target: GetSetter, limit: int, utf8_safe: bool | None, marker:
     index_of = target.index
     if index_of is not None:
 
-        def run_indexed(ctx: TransformContext) -> None:
-            for kv in index_of(ctx).entries:
+        def truncate_op(ctx: TransformContext, index: KeyIndex) -> None:
+            for kv in index.entries:
                 raw = kv.value
                 text = raw.string_value
-                if len(text) > quick:
+                size = len(text)
+                # an ASCII text is as long in bytes as in characters: most need no encoding
+                if size > quick and (size > limit or not text.isascii()):
                     short = cut(text)
                     if short is not None:
                         raw.string_value = short
 
-        return run_indexed
+        def run_indexed(ctx: TransformContext) -> None:
+            truncate_op(ctx, index_of(ctx))
+
+        if target.map_id is None:
+            return run_indexed
+        source = render(
+            "for kv in entries:\n"
+            "    held = kv.value\n"
+            "    text = held.string_value\n"
+            "    size = len(text)\n"
+            "    if size > {quick}:\n"
+            "        if text.isascii():\n"
+            # as many bytes as characters: cut without encoding
+            "            if size > {limit}:\n"
+            "                held.string_value = text[:{keep}] + {marker}\n"
+            "        else:\n"
+            "            short = {cut}(text)\n"
+            "            if short is not None:\n"
+            "                held.string_value = short\n",
+            {"quick": quick, "limit": limit, "keep": keep, "marker": marker, "cut": cut},
+        )
+        return as_map_statement(
+            run_indexed, target.map_id, index_of, with_source(truncate_op, source)
+        )
 
     def run(ctx: TransformContext) -> None:
         value = get(ctx)
