@@ -34,7 +34,7 @@ typecheck: $(STAMP)
 unit: $(STAMP) system-deps
 	$(PY) -m coverage erase
 	COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml $(PY) -m pytest -n 2 --dist loadgroup --cov --cov-report= $(PYTEST_ARGS)
-	$(PY) -m coverage combine --quiet || true
+	$(PY) -m coverage combine --append --quiet || true
 	$(PY) -m coverage report
 
 system-deps:

@@ -1,6 +1,15 @@
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,3 +71,75 @@ def test_delegated_commands_get_their_arguments_whole(monkeypatch: pytest.Monkey
     monkeypatch.setitem(__import__("otlpy.cli").cli._DELEGATES, "query", "fake_query")
     assert dispatch(["query", "--help", "x"]) == 3
     assert seen == [["--help", "x"]]
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """``otlpy run`` sets up otlpy's logger for the terminal; give it back to pytest after."""
+    logger = logging.getLogger("otlpy")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved
+
+
+def _default_config_with(monkeypatch: pytest.MonkeyPatch, **sections: Any) -> None:
+    """Make ``otlpy run``'s default configuration one that needs no fixed ports."""
+    config = {
+        "receivers": {"source": {}},
+        "exporters": {"sink": {}},
+        **sections,
+    }
+    config["service"] = {
+        **config.get("service", {}),
+        "pipelines": {"logs": {"receivers": ["source"], "exporters": ["sink"]}},
+    }
+    monkeypatch.setattr("otlpy.defaults.default_config", lambda data_dir: config)
+
+
+@pytest.mark.usefixtures("test_components", "restore_logging")
+def test_run_prints_the_banner_only_once_started(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("OTLPY_DATA", str(tmp_path))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        address = f"127.0.0.1:{busy.getsockname()[1]}"
+        _default_config_with(monkeypatch, service={"telemetry": {"metrics": {"address": address}}})
+        assert dispatch(["run", "--data", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert "otlpy is running" not in out
+    assert "cannot start self-telemetry server" in err
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        health = probe.getsockname()[1]
+    _default_config_with(
+        monkeypatch,
+        extensions={"health_check": {"endpoint": f"127.0.0.1:{health}"}},
+        service={"extensions": ["health_check"], "telemetry": {"metrics": {"level": "none"}}},
+    )
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def stop_once_healthy() -> None:
+        # the health check answers 200 only once every component has started
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{health}/", timeout=1):
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    return
+            except OSError:
+                time.sleep(0.05)
+
+    stopper = threading.Thread(target=stop_once_healthy)
+    stopper.start()
+    try:
+        assert dispatch(["run", "--data", str(tmp_path)]) == 0
+    finally:
+        stopper.join()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    out, err = capsys.readouterr()
+    assert out.startswith("otlpy is running with its default configuration")
+    assert err.index("collector started") < err.index("stopping")

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from otlpy._version import __version__
+
+if TYPE_CHECKING:
+    from otlpy.config import CollectorConfig
 
 __all__ = ["main"]
 
 _DESCRIPTION = """\
 otlpy: an OpenTelemetry Protocol collector, telemetry store and SDK exporters.
 
-Run with no arguments' config to keep what arrives on 4317 (gRPC) and 4318 (HTTP) in a local
-store; pass --config with an OpenTelemetry Collector style YAML file to run your own pipelines.
+`otlpy run` with no config keeps what arrives on 4317 (gRPC) and 4318 (HTTP) in a local store
+and shows it on http://localhost:16686; `otlpy run --config FILE` runs the pipelines of an
+OpenTelemetry Collector style YAML file. `otlpy COMMAND --help` tells more.
 """
 
 
@@ -64,10 +70,22 @@ def _parser() -> argparse.ArgumentParser:
         description="Check config files and print every problem with its dotted path. "
         "Exit code 1 when there is any.",
     )
-    validate.add_argument("--config", "-c", action="append", required=True, metavar="FILE")
+    validate.add_argument(
+        "--config",
+        "-c",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="config file (repeatable: later files override earlier ones; 'yaml:...' inline)",
+    )
 
-    sub.add_parser("version", help="print the version")
-    sub.add_parser("components", help="list the built-in and installed components")
+    sub.add_parser("version", help="print the version", description="Print otlpy's version.")
+    sub.add_parser(
+        "components",
+        help="list the built-in and installed components",
+        description="List the receivers, processors, exporters, extensions and connectors "
+        "a config can use, with the signals each one handles.",
+    )
 
     send = sub.add_parser(
         "send",
@@ -98,7 +116,7 @@ def _cmd_validate(paths: Sequence[str]) -> int:
 
 
 def _cmd_components() -> int:
-    from otlpy.component import Kind, factories
+    from otlpy.component import Kind, factories, load_failures
 
     by_kind: dict[Kind, list[tuple[str, str, str]]] = {}
     seen: set[tuple[Kind, str]] = set()
@@ -107,16 +125,24 @@ def _cmd_components() -> int:
             continue
         seen.add((kind, factory.type))
         aliases = f" (also: {', '.join(factory.aliases)})" if factory.aliases else ""
-        signals = ",".join(sorted(s.value for s in factory.signals))
+        signals = (
+            "" if kind is Kind.EXTENSION else ",".join(sorted(s.value for s in factory.signals))
+        )
         by_kind.setdefault(kind, []).append((factory.type + aliases, signals, factory.description))
+    rows = [row for kind_rows in by_kind.values() for row in kind_rows]
+    name_width = max((len(name) for name, _, _ in rows), default=0)
+    signals_width = max((len(signals) for _, signals, _ in rows), default=0)
     for kind in Kind:
-        rows = by_kind.get(kind, [])
-        if not rows:
+        if kind not in by_kind:
             continue
         print(f"{kind.plural}:")
-        for name, signals, description in rows:
-            suffix = f"  [{signals}]" if kind is not Kind.EXTENSION else ""
-            print(f"  {name}{suffix}  {description}")
+        for name, signals, description in by_kind[kind]:
+            print(f"  {name:<{name_width}}  {signals:<{signals_width}}  {description}")
+    failures = load_failures()
+    if failures:
+        print("installed but not available:")
+        for name, reason in sorted(failures.items()):
+            print(f"  {name}  {reason}")
     return 0
 
 
@@ -125,7 +151,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from otlpy.config import build, load_files
     from otlpy.defaults import default_config
     from otlpy.errors import ConfigError
-    from otlpy.pipeline import run_collector
 
     # a config's store exporter and UI extension with no directory of their own use --data
     os.environ["OTLPY_DATA"] = args.data
@@ -137,11 +162,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 1
     logs = config.service.telemetry.logs
     setup_logging(logs.level, logs.encoding)
+    on_started: Callable[[], None] | None = None
     if not args.config:
         from otlpy.defaults import print_banner
 
-        print_banner(config, args.data)
-    return _run_loop(run_collector(config, shutdown_timeout=args.shutdown_timeout))
+        on_started = functools.partial(print_banner, config, args.data)
+    return _run_loop(_serve(config, args.shutdown_timeout, on_started))
+
+
+async def _serve(
+    config: CollectorConfig, shutdown_timeout: float, on_started: Callable[[], None] | None
+) -> int:
+    """Run the collector until it is told to stop; call ``on_started`` once it is up.
+
+    The banner waits for the start: "otlpy is running" above "port 4317 is in use" would lie.
+    """
+    from otlpy.pipeline import run_collector
+
+    started = asyncio.Event()
+
+    async def announce() -> None:
+        await started.wait()
+        if on_started is not None:
+            on_started()
+
+    announcer = asyncio.create_task(announce())
+    try:
+        return await run_collector(config, shutdown_timeout=shutdown_timeout, started=started)
+    finally:
+        announcer.cancel()
 
 
 def _run_loop(coro: object) -> int:

@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from otlpy.pdata import Signal
@@ -47,6 +47,8 @@ __all__ = [
     "Settings",
     "factories",
     "find_factory",
+    "load_failure",
+    "load_failures",
     "register",
     "unregister",
 ]
@@ -160,14 +162,26 @@ def factories() -> Mapping[tuple[Kind, str], Factory]:
     return {**_entry_point_factories(), **_registered}
 
 
+#: why an installed entry point (``"exporter.store"``) could not be loaded
+_load_failures: dict[str, str] = {}
+
+
 @cache
 def _entry_point_factories() -> Mapping[tuple[Kind, str], Factory]:
     found: dict[tuple[Kind, str], Factory] = {}
+    _load_failures.clear()
     for ep in entry_points(group="otlpy.components"):
         try:
             factory = ep.load()
-        except Exception:  # a broken plugin must not take the collector down
+        except ModuleNotFoundError as exc:
+            # An optional dependency left out on purpose (``pip install otlpy`` without the
+            # store extra) is no error until a config uses the component: say so only then.
+            _load_failures[ep.name] = _missing_module_reason(ep, exc)
+            log.debug("component %s is not available: %s", ep.name, _load_failures[ep.name])
+            continue
+        except Exception as exc:  # a broken plugin must not take the collector down
             log.exception("cannot load component entry point %s = %s", ep.name, ep.value)
+            _load_failures[ep.name] = f"{type(exc).__name__}: {exc}"
             continue
         if not isinstance(factory, Factory):
             log.error("entry point %s = %s is not an otlpy Factory", ep.name, ep.value)
@@ -175,6 +189,48 @@ def _entry_point_factories() -> Mapping[tuple[Kind, str], Factory]:
         for type_name in (factory.type, *factory.aliases):
             found.setdefault((factory.kind, type_name), factory)
     return found
+
+
+def load_failures() -> Mapping[str, str]:
+    """Installed components that cannot be loaded (``"exporter.store"``), with the reason."""
+    _entry_point_factories()
+    return dict(_load_failures)
+
+
+def load_failure(kind: Kind, type_name: str) -> str | None:
+    """Why the installed component ``kind.type_name`` cannot be loaded, or None.
+
+    None also when no package declares such a component: then it is simply unknown.
+    """
+    _entry_point_factories()
+    return _load_failures.get(f"{kind.value}.{type_name}")
+
+
+def _missing_module_reason(ep: EntryPoint, exc: ModuleNotFoundError) -> str:
+    """Name the missing package and, when the entry point's distribution has an extra that
+    brings it, the ``pip install`` line that does."""
+    missing = (exc.name or "").partition(".")[0]
+    if not missing:
+        return str(exc)
+    reason = f"the Python package {missing!r} is not installed"
+    dist = ep.dist
+    if dist is None:
+        return reason
+    for requirement in dist.requires or []:
+        match = _EXTRA_REQUIREMENT.match(requirement)
+        if match and _normalise(match["name"]) == _normalise(missing):
+            return f"{reason} (pip install '{dist.name}[{match['extra']}]')"
+    return reason
+
+
+#: ``duckdb>=1.1; extra == "store"`` -> name and extra
+_EXTRA_REQUIREMENT = re.compile(
+    r"\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)[^;]*;.*\bextra\s*==\s*['\"](?P<extra>[^'\"]+)['\"]"
+)
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def find_factory(kind: Kind, type_name: str) -> Factory | None:

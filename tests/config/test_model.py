@@ -127,3 +127,42 @@ def test_pipeline_id_parsing() -> None:
         ComponentID.parse("otlp/")
     with pytest.raises(ValueError):
         ComponentID.parse("")
+
+
+def test_an_unknown_type_lists_the_available_ones_and_is_reported_once() -> None:
+    with pytest.raises(ConfigError) as info:
+        build(
+            {
+                "receivers": {"source": {}, "prometheus": {"config": {}}},
+                "exporters": {"sink": {}, "prometheus/x": {}},
+                "extensions": {"pprof": {}},
+                "service": {
+                    "extensions": ["pprof"],
+                    "pipelines": {
+                        "metrics": {
+                            "receivers": ["source", "prometheus"],
+                            "exporters": ["sink", "prometheus/x"],
+                        }
+                    },
+                },
+            }
+        )
+    problems = {p.path: p.message for p in info.value.problems}
+    # the definitions are refused; the places that use them are not reported again
+    assert sorted(problems) == [
+        "exporters.prometheus/x",
+        "extensions.pprof",
+        "receivers.prometheus",
+    ]
+    message = problems["receivers.prometheus"]
+    assert message.startswith("unknown receiver type 'prometheus' (available: ")
+    assert "otlp" in message and "source" in message and "`otlpy components`" in message
+
+
+@pytest.mark.parametrize("data", [{}, {"receivers": {"source": {}}, "exporters": {"sink": {}}}])
+def test_a_config_without_service_needs_pipelines(data: dict[str, object]) -> None:
+    """As in the Collector: an empty file is not a collector that silently does nothing."""
+    with pytest.raises(ConfigError) as info:
+        build(data)
+    problems = {p.path: p.message for p in info.value.problems}
+    assert problems["service.pipelines"] == "at least one pipeline is required"

@@ -386,3 +386,72 @@ def test_unused_helpers_are_covered() -> None:
     names = [rs.resource.attributes[0].value.string_value for rs in request.resource_spans]
     assert names == ["svc0", "svc1"]
     assert asyncio.iscoroutinefunction(SinkConsumer().consume)
+
+
+async def test_a_start_failure_is_one_line_naming_the_component(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A busy port is an expected failure: its message, not a traceback."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = build(
+            {
+                "receivers": {"source": {}},
+                "exporters": {"sink": {}},
+                "service": {
+                    "telemetry": {"metrics": {"address": f"127.0.0.1:{port}"}},
+                    "pipelines": {"logs": {"receivers": ["source"], "exporters": ["sink"]}},
+                },
+            }
+        )
+        collector = Collector(config)
+        with caplog.at_level("ERROR", logger="otlpy.collector"), pytest.raises(OSError):
+            await collector.start()
+    (record,) = [r for r in caplog.records if r.name == "otlpy.collector"]
+    assert record.exc_info is None
+    message = record.getMessage()
+    assert message.startswith("cannot start self-telemetry server: ")
+    assert "address already in use" in message.lower() and str(port) in message
+
+
+async def test_an_unexpected_start_failure_keeps_its_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken:
+        async def start(self, host: object) -> None:
+            raise ZeroDivisionError("a bug")
+
+        async def shutdown(self) -> None:
+            return None
+
+    factory = Factory(
+        type="broken_ext",
+        kind=Kind.EXTENSION,
+        config=dict,
+        create=lambda settings, config: Broken(),
+    )
+    register(factory)
+    try:
+        config = build(
+            {
+                "receivers": {"source": {}},
+                "exporters": {"sink": {}},
+                "extensions": {"broken_ext": {}},
+                "service": {
+                    "extensions": ["broken_ext"],
+                    "telemetry": {"metrics": {"level": "none"}},
+                    "pipelines": {"logs": {"receivers": ["source"], "exporters": ["sink"]}},
+                },
+            }
+        )
+        with caplog.at_level("ERROR", logger="otlpy.collector"), pytest.raises(ZeroDivisionError):
+            await Collector(config).start()
+    finally:
+        unregister(factory)
+    (record,) = [r for r in caplog.records if r.name == "otlpy.collector"]
+    assert record.getMessage() == "cannot start extension broken_ext"
+    assert record.exc_info is not None

@@ -108,6 +108,17 @@ def test_readable_summary(sink, capsys):
     assert "in 2 requests" in out
 
 
+def test_tls_to_a_plain_text_server_gets_a_hint(sink, capsys):
+    """A bare host:port means TLS, as in the Collector; the summary says what to do instead."""
+    bare = sink.grpc_endpoint.removeprefix("http://")
+    assert run(["--endpoint", bare, "--count", "5"]) == 1
+    out = capsys.readouterr().out
+    assert "error     UNAVAILABLE" in out
+    assert "hint      an endpoint without http:// is sent over TLS" in out
+    assert run(["--endpoint", f"http://127.0.0.1:{_free_port()}", "--count", "5"]) == 1
+    assert "hint" not in capsys.readouterr().out  # nobody listening: no TLS mismatch
+
+
 def test_through_the_otlpy_command(sink, capsys):
     code = cli.dispatch(
         ["send", "--endpoint", sink.grpc_endpoint, "--signal", "logs", "--count", "7", "--json"]
@@ -376,6 +387,8 @@ def test_processes_split_the_count_exactly(sink, capsys):
 def test_bad_options_exit_2(capsys):
     assert run(["--protocol", "grpc", "--compression", "zstd"]) == 2
     assert "zstd is not available over gRPC" in capsys.readouterr().err
+    assert run(["--count", "0"]) == 2
+    assert capsys.readouterr().err == "otlpy send: --count: must be at least 1\n"
     assert run(["--rate", "fast"]) == 2
     assert run(["--help"]) == 0
 

@@ -62,8 +62,8 @@ def test_summary_and_formats():
     assert orjson.loads(format_json(document)) == document
     text = format_text(document)
     assert "1,022 spans" in text
-    assert "HTTP 503: 1 requests (busy)" in text
-    assert "bad span: 1 requests" in text
+    assert "HTTP 503: 1 request (busy)" in text
+    assert "bad span: 1 request" in text
     assert "12.0 KiB" in text
 
 

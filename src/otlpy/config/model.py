@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from otlpy.component import ComponentID, Factory, Kind, find_factory
+from otlpy.component import ComponentID, Factory, Kind, factories, find_factory, load_failure
 from otlpy.config.decode import decode, join_path
 from otlpy.errors import ConfigError, ConfigProblem
 from otlpy.pdata import Signal
@@ -213,13 +213,39 @@ def _decode_section(
             continue
         factory = find_factory(kind, cid.type)
         if factory is None:
-            problems.append(ConfigProblem(path, f"unknown {kind.value} type {cid.type!r}"))
+            problems.append(ConfigProblem(path, _unknown_type(kind, cid.type)))
             continue
         config, sub = decode(factory.config, value, path)
         problems.extend(sub)
         configs[cid] = config
         found[cid] = factory
     return configs, found
+
+
+def _unknown_type(kind: Kind, type_name: str) -> str:
+    """Say why no factory was found: a component whose package is missing, or a typo."""
+    failure = load_failure(kind, type_name)
+    if failure is not None:
+        return f"{kind.value} type {type_name!r} is installed but cannot be loaded: {failure}"
+    known = sorted({factory.type for (k, _), factory in factories().items() if k is kind})
+    return (
+        f"unknown {kind.value} type {type_name!r} "
+        f"(available: {', '.join(known) or 'none'}; `otlpy components` lists them)"
+    )
+
+
+def _defined_ids(data: Any) -> set[ComponentID]:
+    """The ids a section defines, valid or not, so that a component whose definition was
+    refused is not also reported as undefined wherever it is used."""
+    if not isinstance(data, dict):
+        return set()
+    ids: set[ComponentID] = set()
+    for key in data:
+        try:
+            ids.add(ComponentID.parse(str(key)))
+        except ValueError:
+            continue
+    return ids
 
 
 def _parse_ids(
@@ -247,9 +273,11 @@ def build(data: Mapping[str, Any]) -> CollectorConfig:
             allowed = ", ".join([*_SECTIONS, "service"])
             problems.append(ConfigProblem(str(key), f"unknown top-level key (allowed: {allowed})"))
     sections: dict[Kind, dict[ComponentID, Any]] = {}
-    factories: dict[Kind, dict[ComponentID, Factory]] = {}
+    found: dict[Kind, dict[ComponentID, Factory]] = {}
+    defined: dict[Kind, set[ComponentID]] = {}
     for name, kind in _SECTIONS.items():
-        sections[kind], factories[kind] = _decode_section(kind, data.get(name), problems)
+        sections[kind], found[kind] = _decode_section(kind, data.get(name), problems)
+        defined[kind] = _defined_ids(data.get(name))
 
     service_yaml, sub = decode(_ServiceYAML, data.get("service"), "service")
     problems.extend(sub)
@@ -258,7 +286,7 @@ def build(data: Mapping[str, Any]) -> CollectorConfig:
 
     extensions = _parse_ids(service_yaml.extensions, "service.extensions", problems)
     for i, cid in enumerate(extensions):
-        if cid not in sections[Kind.EXTENSION]:
+        if cid not in defined[Kind.EXTENSION]:
             problems.append(
                 ConfigProblem(f"service.extensions[{i}]", f"extension {cid} is not defined")
             )
@@ -267,7 +295,7 @@ def build(data: Mapping[str, Any]) -> CollectorConfig:
     used_receivers: set[ComponentID] = set()
     connector_sides: dict[ComponentID, set[str]] = {}
     pipelines_reported = any(p.path.startswith("service.pipelines") for p in problems)
-    if not service_yaml.pipelines and "service" in data and not pipelines_reported:
+    if not service_yaml.pipelines and not pipelines_reported:
         problems.append(ConfigProblem("service.pipelines", "at least one pipeline is required"))
     for key, pipe in service_yaml.pipelines.items():
         path = f"service.pipelines.{key}"
@@ -290,15 +318,15 @@ def build(data: Mapping[str, Any]) -> CollectorConfig:
         ):
             for i, cid in enumerate(ids):
                 where = f"{path}.{role}[{i}]"
-                factory = factories[kind].get(cid)
+                factory = found[kind].get(cid)
                 if factory is None and kind is not Kind.PROCESSOR:
-                    factory = factories[Kind.CONNECTOR].get(cid)
+                    factory = found[Kind.CONNECTOR].get(cid)
                     if factory is not None:
                         connector_sides.setdefault(cid, set()).add(role)
                         _check_connector(factory, cid, role, pid.signal, where, problems)
                         continue
                 if factory is None:
-                    if cid in sections[kind] or cid in sections[Kind.CONNECTOR]:
+                    if cid in defined[kind] or cid in defined[Kind.CONNECTOR]:
                         continue  # defined but invalid: already reported at its definition
                     problems.append(
                         ConfigProblem(where, f"{kind.value} {cid} is not defined in {kind.plural}")

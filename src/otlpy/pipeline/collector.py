@@ -18,6 +18,7 @@ from aiohttp import web
 
 from otlpy.component import Component, ComponentID
 from otlpy.config.model import CollectorConfig
+from otlpy.errors import OtlpyError
 from otlpy.pipeline.graph import Graph, build_graph
 from otlpy.telemetry import SelfTelemetry
 
@@ -53,12 +54,18 @@ class Collector:
             for name, component in self.graph.start_order():
                 await component.start(self)
                 self._started.append((name, component))
-        except Exception:
-            log.exception("cannot start %s", name)
+        except Exception as exc:
+            if isinstance(exc, OSError | OtlpyError):
+                # expected failures (a port in use, a bad directory) carry a message that says
+                # it all; a traceback would only bury it
+                log.error("cannot start %s: %s", name, exc)
+            else:
+                log.exception("cannot start %s", name)
             await self.shutdown()
             raise
         self._notify("ready")
-        log.info("collector started: %d pipelines", len(self.config.service.pipelines))
+        count = len(self.config.service.pipelines)
+        log.info("collector started: %d pipeline%s", count, "" if count == 1 else "s")
 
     async def shutdown(self) -> None:
         """Stop what started, upstream first, so that data in flight drains downstream."""
@@ -117,8 +124,8 @@ async def run_collector(
             loop.add_signal_handler(sig, stop.set)
     try:
         await collector.start()
-    except Exception as exc:
-        log.error("collector failed to start: %s", exc)
+    except Exception:
+        log.error("collector did not start (see above); exiting")
         return 1
     if started is not None:
         started.set()

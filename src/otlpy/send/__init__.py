@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sys
 
-from otlpy.errors import ConfigError
 from otlpy.send.options import SendOptions, parse_args
 from otlpy.send.runner import run_loop, run_processes, send, send_until_signalled
 from otlpy.send.stats import Stats, format_json, format_text, summary
@@ -31,7 +30,9 @@ def run(argv: list[str]) -> int:
         return int(exc.code or 0)
     problems = options.validate()
     if problems:
-        print(ConfigError(problems), file=sys.stderr)
+        # options, not a config file: one line each, as argparse words its own errors
+        for problem in problems:
+            print(f"otlpy send: {problem.path}: {problem.message}", file=sys.stderr)
         return 2
     try:
         if options.processes > 1:

@@ -199,11 +199,11 @@ def format_text(document: dict[str, Any]) -> str:
     item = d["item"]
     lines = [
         f"otlpy send: {d['signal']} over {d['protocol']} to {d['endpoint']}",
-        f"  sent      {d['items_sent']:,} {item} in {d['requests']:,} requests "
+        f"  sent      {d['items_sent']:,} {item} in {_requests(d['requests'])} "
         f"({_size(d['bytes_sent'])}) in {d['elapsed_s']:.2f} s: {d['sent_per_s']:,.0f} {item}/s",
         f"  accepted  {d['items_accepted']:,} {item}: {d['accepted_per_s']:,.0f} {item}/s",
         f"  rejected  {d['items_rejected']:,} {item} (partial success)",
-        f"  failed    {d['items_failed']:,} {item} in {d['requests_failed']:,} requests",
+        f"  failed    {d['items_failed']:,} {item} in {_requests(d['requests_failed'])}",
     ]
     latency = d["latency_ms"]
     if d["requests"]:
@@ -214,9 +214,26 @@ def format_text(document: dict[str, Any]) -> str:
     for kind, count in d["errors"].items():
         example = d["error_examples"].get(kind, "")
         lines.append(
-            f"  error     {kind}: {count:,} requests" + (f" ({example})" if example else "")
+            f"  error     {kind}: {_requests(count)}" + (f" ({example})" if example else "")
         )
     for partial in d["partial_success"]:
         message = partial["message"] or "(no message)"
-        lines.append(f"  rejection {message}: {partial['requests']:,} requests")
+        lines.append(f"  rejection {message}: {_requests(partial['requests'])}")
+    if "://" not in d["endpoint"] and any(
+        marker in example.lower()
+        for example in d["error_examples"].values()
+        for marker in _TLS_MISMATCH
+    ):
+        lines.append(
+            "  hint      an endpoint without http:// is sent over TLS (as the Collector's "
+            "exporters do); for a plain-text server use http://HOST:PORT or --insecure"
+        )
     return "\n".join(lines)
+
+
+def _requests(count: int) -> str:
+    return f"{count:,} request" if count == 1 else f"{count:,} requests"
+
+
+#: what grpc says when it speaks TLS to a plain-text server
+_TLS_MISMATCH = ("wrong_version_number", "handshake failed")

@@ -108,6 +108,6 @@ factory = Factory(
     config=Config,
     create=create,
     signals=frozenset(Signal),
-    description="Receives OTLP over gRPC and HTTP (protobuf and JSON).",
+    description="receives OTLP over gRPC and HTTP (protobuf and JSON)",
     stability="beta",
 )

@@ -94,6 +94,25 @@ def listen_address(config: GRPCConfig) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _bind_failure(config: GRPCConfig) -> str | None:
+    """Why binding the TCP endpoint fails ("Address already in use"), found by trying it:
+    grpc's own message only says that it failed."""
+    if config.transport == "unix":
+        return None
+    host, port = parse_endpoint(config.endpoint)
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        for family, kind, proto, _, address in infos:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc does
+                probe.bind(address)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
 def _peer(context: aio.ServicerContext[Any, Any]) -> str:
     peer = context.peer() or ""
     kind, _, address = peer.partition(":")
@@ -139,7 +158,8 @@ class GRPCServer:
             else:
                 port = server.add_insecure_port(address)
         except RuntimeError as exc:
-            raise OSError(f"cannot listen for OTLP/gRPC on {address}: {exc}") from exc
+            reason = _bind_failure(config) or str(exc)
+            raise OSError(f"cannot listen for OTLP/gRPC on {address}: {reason}") from exc
         await server.start()
         self._server = server
         self.port = None if config.transport == "unix" else port
