@@ -174,8 +174,8 @@ def _entry_point_factories() -> Mapping[tuple[Kind, str], Factory]:
         try:
             factory = ep.load()
         except ModuleNotFoundError as exc:
-            # An optional dependency left out on purpose (``pip install otlpy`` without the
-            # store extra) is no error until a config uses the component: say so only then.
+            # An optional dependency left out on purpose (a plugin installed without one of its
+            # extras) is no error until a config uses the component: say so only then.
             _load_failures[ep.name] = _missing_module_reason(ep, exc)
             log.debug("component %s is not available: %s", ep.name, _load_failures[ep.name])
             continue
@@ -223,7 +223,7 @@ def _missing_module_reason(ep: EntryPoint, exc: ModuleNotFoundError) -> str:
     return reason
 
 
-#: ``duckdb>=1.1; extra == "store"`` -> name and extra
+#: ``somepkg>=1.1; extra == "kafka"`` -> name and extra
 _EXTRA_REQUIREMENT = re.compile(
     r"\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)[^;]*;.*\bextra\s*==\s*['\"](?P<extra>[^'\"]+)['\"]"
 )
