@@ -167,6 +167,8 @@ class Sender:
     refused_permanently: set[bytes] = field(default_factory=set)
     answers: Counter[int] = field(default_factory=Counter)
     connection_errors: int = 0
+    #: requests given up unacknowledged after the run's grace period (never counted as acked)
+    abandoned: int = 0
     next_seq: int = 0
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -175,11 +177,17 @@ class Sender:
         self.next_seq += self.spans_per_request
         return ids
 
-    async def send_one(self, session: aiohttp.ClientSession, ids: list[bytes]) -> None:
-        """Deliver one request, retrying until acknowledged or refused for good."""
+    async def send_one(
+        self, session: aiohttp.ClientSession, ids: list[bytes], give_up: float | None = None
+    ) -> None:
+        """Deliver one request, retrying until acknowledged, refused for good, or ``give_up``
+        (a monotonic time) has passed."""
         body = build_request(ids)
         backoff = 0.05
         while True:
+            if give_up is not None and time.monotonic() > give_up:
+                self.abandoned += 1
+                return
             try:
                 async with session.post(
                     self.url + "/v1/traces", data=body, headers={"Content-Type": PROTOBUF}
@@ -211,10 +219,14 @@ class Sender:
         rate: float | None = None,
         concurrency: int = 1,
         duration: float | None = None,
+        grace: float | None = None,
     ) -> None:
         """Send ``requests`` requests (or until ``duration`` / :attr:`stop`), ``rate`` per second
-        at most, from ``concurrency`` tasks."""
+        at most, from ``concurrency`` tasks. With ``grace``, a request still unacknowledged
+        ``grace`` seconds after the end of ``duration`` is given up (and counted in
+        :attr:`abandoned`), so an overloaded collector cannot keep the run going for ever."""
         deadline = None if duration is None else time.monotonic() + duration
+        give_up = None if deadline is None or grace is None else deadline + grace
         started = time.monotonic()
         sent = 0
         timeout = aiohttp.ClientTimeout(total=30)
@@ -233,7 +245,7 @@ class Sender:
                         if due > time.monotonic():
                             await asyncio.sleep(due - time.monotonic())
                     sent += 1
-                    await self.send_one(session, self._take())
+                    await self.send_one(session, self._take(), give_up)
 
             await asyncio.gather(*(worker() for _ in range(concurrency)))
 

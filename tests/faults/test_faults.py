@@ -256,7 +256,7 @@ async def test_6_the_memory_limiter_keeps_rss_under_its_limit(tmp_path: Path) ->
             Sender(f"http://127.0.0.1:{port}", sender=i, spans_per_request=500) for i in range(50)
         ]
         with RssSampler(collector.pid, every=0.005) as rss:
-            await asyncio.gather(*(s.run(duration=6) for s in senders))
+            await asyncio.gather(*(s.run(duration=6, grace=60) for s in senders))
             for s in senders:
                 s.stop.set()
             refusals = sum(s.answers[503] for s in senders)
@@ -268,11 +268,16 @@ async def test_6_the_memory_limiter_keeps_rss_under_its_limit(tmp_path: Path) ->
             "memory limiter under 50 senders",
             outcome,
             refusals=refusals,
+            abandoned_requests=sum(s.abandoned for s in senders),
             peak_mib=round(rss.peak / MIB, 1),
             samples=rss.samples,
         )
+        abandoned = sum(s.abandoned for s in senders)
         assert refused > 0 and refusals > 0
         assert rss.peak <= limit_mib * MIB
+        # most requests get through once the limiter lets them (a few may be given up on a
+        # starved machine; they were never acknowledged, so they cannot count as lost)
+        assert len(acked) >= 10 * abandoned * 500, (len(acked), abandoned)
         assert drained and outcome.lost == 0
     finally:
         collector.kill()
