@@ -89,3 +89,22 @@ async def test_create_start_shutdown(
 async def test_shutdown_without_start(factory: Factory) -> None:
     component = _create(factory, factory.default_config())
     await component.shutdown()  # type: ignore[attr-defined]
+
+
+def test_a_forwarding_config_imports_only_its_components() -> None:
+    """Finding a component imports that component alone: a config without the store does not
+    pay for DuckDB and pyarrow (about 65 MiB of memory)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from otlpy.config import build\n"
+        "build({'receivers': {'otlp': {'protocols': {'grpc': {}}}}, 'processors': {'batch': {}},"
+        " 'exporters': {'otlp_grpc': {'endpoint': 'localhost:4317'}},"
+        " 'service': {'pipelines': {'traces': {'receivers': ['otlp'], 'processors': ['batch'],"
+        " 'exporters': ['otlp_grpc']}}}})\n"
+        "print(sorted(m for m in ('duckdb', 'pyarrow', 'otlpy.store', 'otlpy.ottl') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -167,24 +167,39 @@ _load_failures: dict[str, str] = {}
 
 
 @cache
+def _entry_points_by_name() -> Mapping[str, EntryPoint]:
+    """The installed entry points (``"exporter.otlp"``), found without importing anything."""
+    return {ep.name: ep for ep in entry_points(group="otlpy.components")}
+
+
+@cache
+def _load_entry_point(name: str) -> Factory | None:
+    """Import one entry point's factory (once); record why when it cannot be loaded."""
+    ep = _entry_points_by_name()[name]
+    try:
+        factory = ep.load()
+    except ModuleNotFoundError as exc:
+        # An optional dependency left out on purpose (a plugin installed without one of its
+        # extras) is no error until a config uses the component: say so only then.
+        _load_failures[ep.name] = _missing_module_reason(ep, exc)
+        log.debug("component %s is not available: %s", ep.name, _load_failures[ep.name])
+        return None
+    except Exception as exc:  # a broken plugin must not take the collector down
+        log.exception("cannot load component entry point %s = %s", ep.name, ep.value)
+        _load_failures[ep.name] = f"{type(exc).__name__}: {exc}"
+        return None
+    if not isinstance(factory, Factory):
+        log.error("entry point %s = %s is not an otlpy Factory", ep.name, ep.value)
+        return None
+    return factory
+
+
 def _entry_point_factories() -> Mapping[tuple[Kind, str], Factory]:
+    """Every installed factory (this imports every component: for listings, not for runs)."""
     found: dict[tuple[Kind, str], Factory] = {}
-    _load_failures.clear()
-    for ep in entry_points(group="otlpy.components"):
-        try:
-            factory = ep.load()
-        except ModuleNotFoundError as exc:
-            # An optional dependency left out on purpose (a plugin installed without one of its
-            # extras) is no error until a config uses the component: say so only then.
-            _load_failures[ep.name] = _missing_module_reason(ep, exc)
-            log.debug("component %s is not available: %s", ep.name, _load_failures[ep.name])
-            continue
-        except Exception as exc:  # a broken plugin must not take the collector down
-            log.exception("cannot load component entry point %s = %s", ep.name, ep.value)
-            _load_failures[ep.name] = f"{type(exc).__name__}: {exc}"
-            continue
-        if not isinstance(factory, Factory):
-            log.error("entry point %s = %s is not an otlpy Factory", ep.name, ep.value)
+    for name in _entry_points_by_name():
+        factory = _load_entry_point(name)
+        if factory is None:
             continue
         for type_name in (factory.type, *factory.aliases):
             found.setdefault((factory.kind, type_name), factory)
@@ -202,8 +217,10 @@ def load_failure(kind: Kind, type_name: str) -> str | None:
 
     None also when no package declares such a component: then it is simply unknown.
     """
-    _entry_point_factories()
-    return _load_failures.get(f"{kind.value}.{type_name}")
+    name = f"{kind.value}.{type_name}"
+    if name in _entry_points_by_name():
+        _load_entry_point(name)
+    return _load_failures.get(name)
 
 
 def _missing_module_reason(ep: EntryPoint, exc: ModuleNotFoundError) -> str:
@@ -234,5 +251,15 @@ def _normalise(name: str) -> str:
 
 
 def find_factory(kind: Kind, type_name: str) -> Factory | None:
+    """The factory of ``kind`` and ``type_name``, importing only that component when its entry
+    point is named ``kind.type`` (a forwarding config does not pay for the store's DuckDB);
+    other names (a plugin's aliases) are found by loading every entry point."""
     found = _registered.get((kind, type_name))
-    return found if found is not None else _entry_point_factories().get((kind, type_name))
+    if found is not None:
+        return found
+    name = f"{kind.value}.{type_name}"
+    if name in _entry_points_by_name():
+        factory = _load_entry_point(name)
+        if factory is not None and factory.kind is kind:
+            return factory
+    return _entry_point_factories().get((kind, type_name))
