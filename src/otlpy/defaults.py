@@ -64,13 +64,14 @@ def print_banner(config: CollectorConfig, data_dir: str) -> None:
     print(
         "otlpy is running with its default configuration\n"
         f"  open the UI    {ui_url}/\n"
-        f"  send OTLP to   grpc://localhost:{grpc_port}   http://localhost:{http_port}\n"
+        f"  send OTLP to   localhost:{grpc_port} (gRPC)   http://localhost:{http_port} (HTTP)\n"
         f"  data kept in   {Path(data_dir).expanduser().resolve()}  (7 days)\n"
         f"  Grafana        add a Jaeger data source with URL {ui_url}\n"
         f"  health         http://localhost:{health_port}/\n"
         "  metrics        http://localhost:8888/metrics\n"
         "  try it with an OpenTelemetry SDK:\n"
         f"    export OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:{http_port}\n"
+        "    export OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf\n"
         "    export OTEL_SERVICE_NAME=my-service\n"
         "  stop with Ctrl-C",
         flush=True,

@@ -99,6 +99,6 @@ def test_otlpy_run_with_no_config(tmp_path: Path) -> None:
     text = output.decode()
     assert process.returncode == 0, text
     assert "open the UI    http://localhost:16686/" in text
-    assert "send OTLP to   grpc://localhost:4317   http://localhost:4318" in text
+    assert "send OTLP to   localhost:4317 (gRPC)   http://localhost:4318 (HTTP)" in text
     assert f"data kept in   {data.resolve()}" in text
     assert "Grafana        add a Jaeger data source with URL http://localhost:16686" in text
