@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from otlpy.cli import dispatch
-from otlpy.component import Kind, _entry_point_factories, find_factory, load_failure
+from otlpy.component import (
+    Kind,
+    _entry_points_by_name,
+    _load_entry_point,
+    _load_failures,
+    find_factory,
+    load_failure,
+)
 from otlpy.config.model import build
 from otlpy.errors import ConfigError
 
@@ -41,9 +48,16 @@ def fake_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
     (tmp_path / "fakeplug_broken.py").write_text("raise RuntimeError('boom')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.invalidate_caches()
-    _entry_point_factories.cache_clear()
+    _forget_entry_points()
     yield
-    _entry_point_factories.cache_clear()
+    _forget_entry_points()
+
+
+def _forget_entry_points() -> None:
+    """Make the next lookup find the installed entry points afresh."""
+    _entry_points_by_name.cache_clear()
+    _load_entry_point.cache_clear()
+    _load_failures.clear()
 
 
 @pytest.mark.usefixtures("fake_plugin")
