@@ -311,6 +311,13 @@ _LITERAL_FIELDS: dict[type, str] = {
 }
 
 
+def field_map_path(obj: str, field_name: str, head: Field, compile_key: KeyCompiler) -> GetSetter:
+    """The map field ``field_name`` (``attributes``, ``metadata``) of the item held in ``obj``,
+    read whole or by the keys written after it."""
+    where = f"{obj}.{field_name}"
+    return map_path(attrgetter(where), [compile_key(k) for k in head.keys], where)
+
+
 def map_path(kvs_of: Getter, keys: Sequence[Key], map_id: str | None = None) -> GetSetter:
     """A map-valued field (attributes) read whole or by keys, through the item's key index;
     ``map_id`` names the field (``span.attributes``) so statements on it can be grouped."""

@@ -11,7 +11,7 @@ from otlpy.ottl.contexts.common import (
     KeyCompiler,
     PathResolver,
     TransformContext,
-    map_path,
+    field_map_path,
     no_keys,
     no_more,
     path_error,
@@ -197,11 +197,7 @@ class DataPointPaths(PathResolver):
             raise path_error(path_text, head, "datapoint")
         if name == "attributes":
             no_more(fields, 1, path_text, "datapoint")
-            return map_path(
-                attrgetter(f"{obj}.attributes"),
-                [compile_key(k) for k in head.keys],
-                f"{obj}.attributes",
-            )
+            return field_map_path(obj, "attributes", head, compile_key)
         no_keys(head, path_text)
         if name in ("positive", "negative"):
             return _buckets(obj, name, fields, path_text)

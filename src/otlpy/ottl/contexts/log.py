@@ -12,8 +12,8 @@ from otlpy.ottl.contexts.common import (
     PathResolver,
     TransformContext,
     any_path,
+    field_map_path,
     id_field,
-    map_path,
     no_keys,
     no_more,
     path_error,
@@ -78,11 +78,7 @@ class LogPaths(PathResolver):
             raise path_error(path_text, head, "log")
         if name == "attributes":
             no_more(fields, 1, path_text, "log")
-            return map_path(
-                attrgetter(f"{obj}.attributes"),
-                [compile_key(k) for k in head.keys],
-                f"{obj}.attributes",
-            )
+            return field_map_path(obj, "attributes", head, compile_key)
         if name == "body":
             if len(fields) > 1:
                 no_keys(head, path_text)

@@ -11,7 +11,7 @@ from otlpy.ottl.contexts.common import (
     KeyCompiler,
     PathResolver,
     TransformContext,
-    map_path,
+    field_map_path,
     no_keys,
     no_more,
     path_error,
@@ -153,11 +153,7 @@ class MetricPaths(PathResolver):
             raise path_error(path_text, head, "metric")
         if name == "metadata":
             no_more(fields, 1, path_text, "metric")
-            return map_path(
-                attrgetter(f"{obj}.metadata"),
-                [compile_key(k) for k in head.keys],
-                f"{obj}.metadata",
-            )
+            return field_map_path(obj, "metadata", head, compile_key)
         no_keys(head, path_text)
         no_more(fields, 1, path_text, "metric")
         if name in ("name", "description", "unit"):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from operator import attrgetter
 
 from otlpy.ottl.contexts.common import (
     GetSetter,
     KeyCompiler,
     PathResolver,
-    map_path,
+    field_map_path,
     no_keys,
     no_more,
     path_error,
@@ -42,11 +41,7 @@ class ResourcePaths(PathResolver):
             raise path_error(path_text, head, "resource")
         if name == "attributes":
             no_more(fields, 1, path_text, "resource")
-            return map_path(
-                attrgetter(f"{obj}.attributes"),
-                [compile_key(k) for k in head.keys],
-                f"{obj}.attributes",
-            )
+            return field_map_path(obj, "attributes", head, compile_key)
         no_keys(head, path_text)
         no_more(fields, 1, path_text, "resource")
         if name == "dropped_attributes_count":

@@ -12,8 +12,8 @@ from otlpy.ottl.contexts.common import (
     PathProblem,
     PathResolver,
     TransformContext,
+    field_map_path,
     id_field,
-    map_path,
     message_field,
     no_keys,
     no_more,
@@ -141,11 +141,7 @@ class SpanPaths(PathResolver):
             raise path_error(path_text, head, "span")
         if name == "attributes":
             no_more(fields, 1, path_text, "span")
-            return map_path(
-                attrgetter(f"{obj}.attributes"),
-                [compile_key(k) for k in head.keys],
-                f"{obj}.attributes",
-            )
+            return field_map_path(obj, "attributes", head, compile_key)
         if name == "trace_state":
             no_more(fields, 1, path_text, "span")
             if not head.keys:
