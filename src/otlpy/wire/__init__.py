@@ -7,7 +7,12 @@ OpenTelemetry SDK, an optional dependency, so they are not imported here).
 
 from __future__ import annotations
 
-from otlpy.wire.compression import (
+from otlpy.wire import _compiled
+
+# before the codec modules load: it decides between their compiled and pure-Python forms
+_compiled.install()
+
+from otlpy.wire.compression import (  # noqa: E402
     BodyTooLargeError,
     CorruptBodyError,
     UnsupportedEncodingError,
@@ -16,7 +21,7 @@ from otlpy.wire.compression import (
     decompress,
     normalize_encoding,
 )
-from otlpy.wire.otlp_json import (
+from otlpy.wire.otlp_json import (  # noqa: E402
     decode_request,
     encode_request,
     encode_request_to_dict,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import Final
 
 __all__ = [
     "FIXED32",
@@ -30,22 +31,22 @@ __all__ = [
 ]
 
 # wire types
-VARINT = 0
-FIXED64 = 1
-LEN = 2
-FIXED32 = 5
+VARINT: Final = 0
+FIXED64: Final = 1
+LEN: Final = 2
+FIXED32: Final = 5
 
-_UINT64_MOD = 1 << 64
+_UINT64_MOD: Final = 1 << 64
 
 # Every one-byte varint, so the common case (small lengths, enum values, counts) is a lookup.
-_SMALL: tuple[bytes, ...] = tuple(bytes((i,)) for i in range(0x80))
+_SMALL: Final[tuple[bytes, ...]] = tuple(bytes((i,)) for i in range(0x80))
 # The same seven bits with the continuation bit set: every byte of a varint but its last.
-_MORE: tuple[bytes, ...] = tuple(bytes((i | 0x80,)) for i in range(0x80))
+_MORE: Final[tuple[bytes, ...]] = tuple(bytes((i | 0x80,)) for i in range(0x80))
 
-pack_fixed64: Callable[[int], bytes] = struct.Struct("<Q").pack
-pack_sfixed64: Callable[[int], bytes] = struct.Struct("<q").pack
-pack_fixed32: Callable[[int], bytes] = struct.Struct("<I").pack
-pack_double: Callable[[float], bytes] = struct.Struct("<d").pack
+pack_fixed64: Final[Callable[[int], bytes]] = struct.Struct("<Q").pack
+pack_sfixed64: Final[Callable[[int], bytes]] = struct.Struct("<q").pack
+pack_fixed32: Final[Callable[[int], bytes]] = struct.Struct("<I").pack
+pack_double: Final[Callable[[float], bytes]] = struct.Struct("<d").pack
 
 
 def varint(value: int) -> bytes:

@@ -15,7 +15,7 @@ import logging
 import struct
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from opentelemetry.attributes import BoundedAttributes
 
@@ -30,33 +30,33 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_INT64_MIN = -(1 << 63)
-_INT64_MAX = (1 << 63) - 1
-_UINT64_MOD = 1 << 64
-_pack_double = struct.Struct("<d").pack
+_INT64_MIN: Final = -(1 << 63)
+_INT64_MAX: Final = (1 << 63) - 1
+_UINT64_MOD: Final = 1 << 64
+_pack_double: Final = struct.Struct("<d").pack
 
 # AnyValue field tags (common.proto): string 1, bool 2, int 3, double 4, array 5, kvlist 6, bytes 7
-_STRING = tag(1, LEN)
-_TRUE = tag(2, VARINT) + b"\x01"
-_FALSE = tag(2, VARINT) + b"\x00"
-_INT = tag(3, VARINT)
-_DOUBLE = b"\x21"  # field 4, wire type fixed64
-_ARRAY = tag(5, LEN)
-_KVLIST = tag(6, LEN)
-_BYTES = tag(7, LEN)
-_VALUES = tag(1, LEN)  # ArrayValue.values and KeyValueList.values
-_KEY = tag(1, LEN)  # KeyValue.key
-_VALUE = tag(2, LEN)  # KeyValue.value
+_STRING: Final = tag(1, LEN)
+_TRUE: Final = tag(2, VARINT) + b"\x01"
+_FALSE: Final = tag(2, VARINT) + b"\x00"
+_INT: Final = tag(3, VARINT)
+_DOUBLE: Final = b"\x21"  # field 4, wire type fixed64
+_ARRAY: Final = tag(5, LEN)
+_KVLIST: Final = tag(6, LEN)
+_BYTES: Final = tag(7, LEN)
+_VALUES: Final = tag(1, LEN)  # ArrayValue.values and KeyValueList.values
+_KEY: Final = tag(1, LEN)  # KeyValue.key
+_VALUE: Final = tag(2, LEN)  # KeyValue.value
 
-_CACHE_LIMIT = 4096  # entries per cache; with _CACHED_SIZE, about 1 MiB at most per cache
-_CACHED_SIZE = 192  # bytes of an encoded pair, at most, for it to be cached
-_SMALL = tuple(bytes((i,)) for i in range(0x80))
+_CACHE_LIMIT: Final = 4096  # entries per cache; with _CACHED_SIZE, about 1 MiB at most per cache
+_CACHED_SIZE: Final = 192  # bytes of an encoded pair, at most, for it to be cached
+_SMALL: Final = tuple(bytes((i,)) for i in range(0x80))
 # KeyValue.value and AnyValue.string_value headers of an n-byte string, n < _SHORT (so that both
 # lengths fit in one byte)
-_SHORT = 0x7E
-_STRING_PAIR = tuple(_VALUE + bytes((n + 2,)) + _STRING + bytes((n,)) for n in range(_SHORT))
+_SHORT: Final = 0x7E
+_STRING_PAIR: Final = tuple(_VALUE + bytes((n + 2,)) + _STRING + bytes((n,)) for n in range(_SHORT))
 # KeyValue.value and AnyValue.int_value headers of an n-byte varint
-_INT_PAIR = tuple(_VALUE + bytes((n + 1,)) + _INT for n in range(11))
+_INT_PAIR: Final = tuple(_VALUE + bytes((n + 1,)) + _INT for n in range(11))
 
 
 class InvalidValueError(ValueError):
@@ -108,6 +108,9 @@ def _key_value(key: str, value: Any) -> bytes:
     return key_field + field_bytes(_VALUE, encode_any_value(value))
 
 
+_BOUNDED_ATTRIBUTES: Final = BoundedAttributes
+
+
 class AttributeEncoder:
     """Encodes attribute mappings as repeated ``KeyValue`` fields, caching encoded pairs.
 
@@ -134,7 +137,7 @@ class AttributeEncoder:
 
     def encode(self, attributes: Mapping[str, Any] | None, out: list[bytes]) -> None:
         """Append the encoded fields of SDK ``attributes`` to ``out``."""
-        if type(attributes) is BoundedAttributes:
+        if type(attributes) is _BOUNDED_ATTRIBUTES:
             # BoundedAttributes.items() runs a Python generator per pair; its dict is the truth.
             items: Iterable[tuple[str, Any]] = attributes._dict.items()
         elif not attributes:
@@ -236,9 +239,9 @@ class AttributeEncoder:
 
 
 # InstrumentationScope fields: name 1, version 2, attributes 3
-_SCOPE_NAME = tag(1, LEN)
-_SCOPE_VERSION = tag(2, LEN)
-_scope_attributes = AttributeEncoder(3)
+_SCOPE_NAME: Final = tag(1, LEN)
+_SCOPE_VERSION: Final = tag(2, LEN)
+_scope_attributes: Final = AttributeEncoder(3)
 
 
 def scope_block(scope: Any) -> bytes:
@@ -257,7 +260,7 @@ def scope_block(scope: Any) -> bytes:
     return b"".join(out)
 
 
-_resource_attributes = AttributeEncoder(1)
+_resource_attributes: Final = AttributeEncoder(1)
 
 
 def resource_block(resource: Any) -> bytes:

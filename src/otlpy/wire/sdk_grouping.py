@@ -9,7 +9,7 @@ objects, so they are built once per object and reused from batch to batch.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from otlpy.wire.protobuf_writer import field_bytes, tag, varint
 from otlpy.wire.sdk_attributes import resource_block, scope_block
@@ -18,10 +18,10 @@ __all__ = ["EnvelopeCache", "envelopes", "group_by_resource_and_scope"]
 
 T = TypeVar("T")
 
-_FIRST = tag(1, 2)  # Resource<Signal>.resource / Scope<Signal>.scope
-_SECOND = tag(2, 2)  # Resource<Signal>.scope_<signal>s / Scope<Signal>.<items>
-_SCHEMA_URL = tag(3, 2)
-_CACHE_LIMIT = 256
+_FIRST: Final = tag(1, 2)  # Resource<Signal>.resource / Scope<Signal>.scope
+_SECOND: Final = tag(2, 2)  # Resource<Signal>.scope_<signal>s / Scope<Signal>.<items>
+_SCHEMA_URL: Final = tag(3, 2)
+_CACHE_LIMIT: Final = 256
 
 
 def group_by_resource_and_scope(
@@ -106,4 +106,4 @@ class EnvelopeCache:
         return [_FIRST + varint(len(head) + size + len(tail)), head, *scope_groups, tail]
 
 
-envelopes = EnvelopeCache()
+envelopes: Final = EnvelopeCache()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import operator
 import struct
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -35,77 +35,85 @@ from otlpy.wire.sdk_grouping import envelopes, group_by_resource_and_scope
 __all__ = ["encode_spans", "encode_spans_json"]
 
 # Span field tags (trace.proto), precomputed: each is (field_number << 3 | wire_type) as a varint.
-_TRACE_ID = b"\x0a\x10"  # 1: bytes, always 16 long
-_SPAN_ID = b"\x12\x08"  # 2: bytes, always 8 long
-_TRACE_STATE = b"\x1a"  # 3: string
-_PARENT_SPAN_ID = b"\x22\x08"  # 4: bytes, 8 long
-_NAME = b"\x2a"  # 5: string
-_START = b"\x39"  # 7: fixed64
-_END = b"\x41"  # 8: fixed64
-_DROPPED_ATTRIBUTES = b"\x50"  # 10: uint32
-_EVENT = b"\x5a"  # 11: message
-_DROPPED_EVENTS = b"\x60"  # 12: uint32
-_LINK = b"\x6a"  # 13: message
-_DROPPED_LINKS = b"\x70"  # 14: uint32
-_STATUS = b"\x7a"  # 15: message
-_FLAGS = b"\x85\x01"  # 16: fixed32
+_TRACE_ID: Final = b"\x0a\x10"  # 1: bytes, always 16 long
+_SPAN_ID: Final = b"\x12\x08"  # 2: bytes, always 8 long
+_TRACE_STATE: Final = b"\x1a"  # 3: string
+_PARENT_SPAN_ID: Final = b"\x22\x08"  # 4: bytes, 8 long
+_NAME: Final = b"\x2a"  # 5: string
+_START: Final = b"\x39"  # 7: fixed64
+_END: Final = b"\x41"  # 8: fixed64
+_DROPPED_ATTRIBUTES: Final = b"\x50"  # 10: uint32
+_EVENT: Final = b"\x5a"  # 11: message
+_DROPPED_EVENTS: Final = b"\x60"  # 12: uint32
+_LINK: Final = b"\x6a"  # 13: message
+_DROPPED_LINKS: Final = b"\x70"  # 14: uint32
+_STATUS: Final = b"\x7a"  # 15: message
+_FLAGS: Final = b"\x85\x01"  # 16: fixed32
 # Span.Event: time 1 (fixed64), name 2, attributes 3, dropped_attributes_count 4
 
-_EVENT_NAME = b"\x12"
-_EVENT_DROPPED = b"\x20"
-_EVENT_TIME_FIELD = struct.Struct("<BQ").pack
-_EVENT_NAMES: dict[str, bytes] = {}  # encoded name fields; event names are few
+_EVENT_NAME: Final = b"\x12"
+_EVENT_DROPPED: Final = b"\x20"
+_EVENT_TIME_FIELD: Final = struct.Struct("<BQ").pack
+_EVENT_NAMES: Final[dict[str, bytes]] = {}  # encoded name fields; event names are few
 # Span.Link: trace_id 1, span_id 2, trace_state 3, attributes 4, dropped 5, flags 6 (fixed32)
-_LINK_TRACE_STATE = b"\x1a"
-_LINK_DROPPED = b"\x28"
-_LINK_FLAGS = b"\x35"
+_LINK_TRACE_STATE: Final = b"\x1a"
+_LINK_DROPPED: Final = b"\x28"
+_LINK_FLAGS: Final = b"\x35"
 # Status: message 2, code 3
-_STATUS_MESSAGE = b"\x12"
-_STATUS_CODE = b"\x18"
+_STATUS_MESSAGE: Final = b"\x12"
+_STATUS_CODE: Final = b"\x18"
 # ScopeSpans: scope 1, spans 2, schema_url 3; ResourceSpans: resource 1, scope_spans 2, schema 3
-_SCOPE_SPAN = b"\x12"
+_SCOPE_SPAN: Final = b"\x12"
 
 # SpanFlags: the official encoder always says whether the parent is remote
-_HAS_IS_REMOTE = 0x100
-_IS_REMOTE = 0x200
-_FLAGS_LOCAL = _FLAGS + pack_fixed32(_HAS_IS_REMOTE)
-_FLAGS_REMOTE = _FLAGS + pack_fixed32(_HAS_IS_REMOTE | _IS_REMOTE)
+_HAS_IS_REMOTE: Final = 0x100
+_IS_REMOTE: Final = 0x200
+_FLAGS_LOCAL: Final = _FLAGS + pack_fixed32(_HAS_IS_REMOTE)
+_FLAGS_REMOTE: Final = _FLAGS + pack_fixed32(_HAS_IS_REMOTE | _IS_REMOTE)
 
 # Enum members are singletons, and hashing one runs Python code: these maps are keyed by id().
-_STATUS_BY_CODE = {
+_STATUS_BY_CODE: Final = {
     id(code): field_bytes(_STATUS, _STATUS_CODE + varint(code.value) if code.value else b"")
     for code in StatusCode
 }
-_SMALL = tuple(bytes((i,)) for i in range(0x80))
+_SMALL: Final = tuple(bytes((i,)) for i in range(0x80))
 
 # SDK SpanKind values are OTLP's minus one (OTLP reserves 0 for "unspecified").
-_KINDS = {id(kind): b"\x30" + varint(kind.value + 1) for kind in SpanKind}
-_KIND_VALUES = {id(kind): kind.value + 1 for kind in SpanKind}
+_KINDS: Final = {id(kind): b"\x30" + varint(kind.value + 1) for kind in SpanKind}
+_KIND_VALUES: Final = {id(kind): kind.value + 1 for kind in SpanKind}
 # kind (field 6, varint < 128), start (7, fixed64), end (8, fixed64)
-_KIND_START_END = struct.Struct("<BBBQBQ").pack
-_EMPTY_TRACE_STATE = DEFAULT_TRACE_STATE
+_KIND_START_END: Final = struct.Struct("<BBBQBQ").pack
+_EMPTY_TRACE_STATE: Final = DEFAULT_TRACE_STATE
 # trace_id (field 1, 16 bytes), span_id (2, 8 bytes) [, parent_span_id (4, 8 bytes)], each tag
 # and length written as one big-endian 16-bit number
-_IDS = struct.Struct(">HQQHQ").pack
-_IDS_AND_PARENT = struct.Struct(">HQQHQHQ").pack
-_LOW64 = (1 << 64) - 1
-_PARENT_TYPES = frozenset({type(None), SpanContext})
-_SPAN_NAMES: dict[str, bytes] = {}  # encoded name fields: span names repeat
+_IDS: Final = struct.Struct(">HQQHQ").pack
+_IDS_AND_PARENT: Final = struct.Struct(">HQQHQHQ").pack
+_LOW64: Final = (1 << 64) - 1
+_PARENT_TYPES: Final = frozenset({type(None), SpanContext})
+_SPAN_NAMES: Final[dict[str, bytes]] = {}  # encoded name fields: span names repeat
 # name -> (packer of a root span's head, of a child's, the encoded name field)
-_SPAN_HEADS: dict[str, tuple[Callable[..., bytes], Callable[..., bytes], bytes]] = {}
+_SPAN_HEADS: Final[dict[str, tuple[Callable[..., bytes], Callable[..., bytes], bytes]]] = {}
 # the tags of the ids and their lengths, as little-endian 16-bit numbers
-_TRACE_ID_LE = 0x100A
-_SPAN_ID_LE = 0x0812
-_PARENT_SPAN_ID_LE = 0x0822
+_TRACE_ID_LE: Final = 0x100A
+_SPAN_ID_LE: Final = 0x0812
+_PARENT_SPAN_ID_LE: Final = 0x0822
 
 # Exactly these types keep the fields the fast path reads; anything else goes through the
 # public properties.
-_SDK_SPAN_TYPES = frozenset({ReadableSpan, SdkSpan, *SdkSpan.__subclasses__()})
+_SDK_SPAN_TYPES: Final = frozenset({ReadableSpan, SdkSpan, *SdkSpan.__subclasses__()})
 
-_span_attributes = AttributeEncoder(9)
-_event_attributes = AttributeEncoder(3)
-_link_attributes = AttributeEncoder(4)
-encode_event_attributes = _event_attributes.encode
+# Module constants, so that the compiled module (see hatch_build.py) reads them without a
+# dictionary lookup per use.
+_BOUNDED_ATTRIBUTES: Final = BoundedAttributes
+_BOUNDED_LIST: Final = BoundedList
+_SPAN_CONTEXT: Final = SpanContext
+_STATUS_TYPE: Final = Status
+_EVENT_TYPE: Final = Event
+
+_span_attributes: Final = AttributeEncoder(9)
+_event_attributes: Final = AttributeEncoder(3)
+_link_attributes: Final = AttributeEncoder(4)
+encode_event_attributes: Final = _event_attributes.encode
 
 
 class _SpanView:
@@ -166,21 +174,21 @@ def _encode_span(span: Any) -> bytes:
     if type(span) in _SDK_SPAN_TYPES:
         # what the SDK's dropped_* properties compute, without the property calls
         attributes = span._attributes
-        if type(attributes) is BoundedAttributes:
+        if type(attributes) is _BOUNDED_ATTRIBUTES:
             # its dict, not the mapping: the mapping's methods are Python code
             dropped_attributes = attributes.dropped
             attributes = attributes._dict
         else:
             dropped_attributes = 0
         events = span._events
-        if type(events) is BoundedList:
+        if type(events) is _BOUNDED_LIST:
             # iterating a BoundedList copies it under a lock; an ended span's no longer changes
             dropped_events = events.dropped
             events = events._dq  # type: ignore[attr-defined]
         else:
             dropped_events = 0
         links = span._links
-        if type(links) is BoundedList:
+        if type(links) is _BOUNDED_LIST:
             dropped_links = links.dropped
             links = links._dq  # type: ignore[attr-defined]
         else:
@@ -196,7 +204,7 @@ def _encode_span(span: Any) -> bytes:
     start = span._start_time
     end = span._end_time
     if (
-        type(context) is SpanContext
+        type(context) is _SPAN_CONTEXT
         and type(parent) in _PARENT_TYPES
         and start
         and end
@@ -250,7 +258,7 @@ def _encode_span(span: Any) -> bytes:
     if dropped_attributes:
         out.append(_DROPPED_ATTRIBUTES + varint(dropped_attributes))
     for event in events:
-        if type(event) is Event:
+        if type(event) is _EVENT_TYPE:
             # the common event, inline: its fields, not its properties
             attrs = event._attributes
             name = event._name
@@ -261,7 +269,7 @@ def _encode_span(span: Any) -> bytes:
             event_out = [
                 _EVENT_TIME_FIELD(0x09, timestamp) + event_head if timestamp else event_head
             ]
-            if type(attrs) is BoundedAttributes:
+            if type(attrs) is _BOUNDED_ATTRIBUTES:
                 encode_event_attributes(attrs._dict, event_out)
                 if attrs.dropped:
                     event_out.append(_EVENT_DROPPED + varint(attrs.dropped))
@@ -280,7 +288,7 @@ def _encode_span(span: Any) -> bytes:
         out.append(_DROPPED_LINKS + varint(dropped_links))
     status = span._status
     if status is not None:
-        if type(status) is Status:
+        if type(status) is _STATUS_TYPE:
             description, code = status._description, status._status_code
         else:
             description, code = status.description, status.status_code
@@ -291,9 +299,11 @@ def _encode_span(span: Any) -> bytes:
     return _SCOPE_SPAN + (_SMALL[size] if size < 0x80 else varint(size)) + body
 
 
-def _span_head(span: Any, context: Any, parent: Any, start: int, end: int) -> tuple[bytes, bytes]:
+def _span_head(
+    span: Any, context: Any, parent: Any, start: int | None, end: int | None
+) -> tuple[bytes, bytes]:
     """A span's ids, trace state, name, kind and times, and its flags field: the general case."""
-    if type(context) is SpanContext and type(parent) in _PARENT_TYPES:
+    if type(context) is _SPAN_CONTEXT and type(parent) in _PARENT_TYPES:
         # SpanContext is a tuple (trace_id, span_id, is_remote, flags, state, valid): indexing
         # beats property calls, and one pack writes both ids (and the parent's) with their tags
         trace_id = context[0]
@@ -345,9 +355,9 @@ def _span_head(span: Any, context: Any, parent: Any, start: int, end: int) -> tu
 
 def _encode_event(event: Any) -> bytes:
     """One event as a span's ``events`` field."""
-    if type(event) is Event:
+    if type(event) is _EVENT_TYPE:
         timestamp, name, attributes = event._timestamp, event._name, event._attributes
-        dropped = attributes.dropped if type(attributes) is BoundedAttributes else 0
+        dropped = attributes.dropped if type(attributes) is _BOUNDED_ATTRIBUTES else 0
     else:
         timestamp, name, attributes = event.timestamp, event.name, event.attributes
         dropped = event.dropped_attributes
@@ -429,8 +439,8 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     return b"".join(parts)
 
 
-_resource_and_scope = operator.attrgetter("resource", "instrumentation_scope")
-_sdk_resource_and_scope = operator.attrgetter("_resource", "_instrumentation_scope")
+_resource_and_scope: Final = operator.attrgetter("resource", "instrumentation_scope")
+_sdk_resource_and_scope: Final = operator.attrgetter("_resource", "_instrumentation_scope")
 
 
 def encode_spans_json(spans: Sequence[ReadableSpan]) -> bytes:
