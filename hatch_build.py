@@ -40,7 +40,7 @@ setup(
 """
 
 
-class CompileHook(BuildHookInterface):  # type: ignore[misc]
+class CompileHook(BuildHookInterface):
     """Compiles the configured modules with mypyc and adds the extensions to the wheel."""
 
     PLUGIN_NAME = "custom"

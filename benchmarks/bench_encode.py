@@ -50,6 +50,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind
 
 from otlpy.pdata import Signal
+from otlpy.wire import _compiled
 from otlpy.wire.otlp_json import decode_request, encode_request
 from otlpy.wire.sdk_logs import encode_logs
 from otlpy.wire.sdk_metrics import encode_metrics
@@ -200,6 +201,7 @@ def main() -> None:
     gc.freeze()
 
     print(f"{spans} spans in {len(batches)} batches of {BATCH}; us per span (per item below)")
+    print(f"otlpy wire codec: {_compiled.describe()}")
     print(f"{'':<44} {'peer':>9} {'otlpy':>9} {'speedup':>9}")
     times = best_of(
         {

@@ -21,7 +21,9 @@ TESTDATA = Path(__file__).parent / "config" / "testdata"
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert dispatch(["version"]) == 0
-    assert capsys.readouterr().out.strip() == f"otlpy {__version__}"
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"otlpy {__version__}"
+    assert lines[1].startswith("wire codec: ")
 
 
 def test_help_without_command(capsys: pytest.CaptureFixture[str]) -> None:

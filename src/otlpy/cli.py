@@ -225,7 +225,10 @@ def dispatch(argv: Sequence[str] | None = None) -> int:
     if args.command == "validate":
         return _cmd_validate(args.config)
     if args.command == "version":
+        from otlpy.wire import _compiled
+
         print(f"otlpy {__version__}")
+        print(f"wire codec: {_compiled.describe()}")
         return 0
     if args.command == "components":
         return _cmd_components()

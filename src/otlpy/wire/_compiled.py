@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["COMPILABLE", "install", "is_compiled"]
+__all__ = ["COMPILABLE", "describe", "install", "is_compiled"]
 
 #: the modules the build compiles (``[tool.hatch.build.hooks.custom] compile`` in pyproject)
 COMPILABLE = frozenset(
@@ -40,25 +40,32 @@ _HERE = Path(__file__).resolve().parent
 _SLACK_SECONDS = 2.0
 
 
-def _extension(stem: str) -> Path | None:
+def _extension(stem: str, directory: Path = _HERE) -> Path | None:
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = _HERE / f"{stem}{suffix}"
+        path = directory / f"{stem}{suffix}"
         if path.exists():
             return path
     return None
 
 
-def _use_source(stem: str) -> bool:
-    if os.environ.get("OTLPY_PURE_PYTHON", "") not in ("", "0"):
-        return True
-    extension = _extension(stem)
-    if extension is None:
-        return False  # nothing to choose: the source is what the normal machinery finds
-    source = _HERE / f"{stem}.py"
+def _pure_python_asked() -> bool:
+    return os.environ.get("OTLPY_PURE_PYTHON", "") not in ("", "0")
+
+
+def _stale(stem: str, extension: Path) -> bool:
+    source = extension.parent / f"{stem}.py"
     try:
         return source.stat().st_mtime > extension.stat().st_mtime + _SLACK_SECONDS
-    except OSError:
+    except OSError:  # no source beside it: nothing to be stale against
         return False
+
+
+def _use_source(stem: str) -> bool:
+    if _pure_python_asked():
+        return True
+    extension = _extension(stem)
+    # without an extension the normal machinery finds the source anyway
+    return extension is not None and _stale(stem, extension)
 
 
 class _SourceFirst:
@@ -87,3 +94,21 @@ def is_compiled(name: str) -> bool:
     module = sys.modules.get(name) or importlib.import_module(name)
     origin = getattr(module, "__file__", None) or ""
     return not origin.endswith(".py")
+
+
+def describe() -> str:
+    """How the wire codec runs, in a phrase for ``otlpy version``."""
+    if _pure_python_asked():
+        return "pure Python (OTLPY_PURE_PYTHON is set)"
+    stems = sorted(name.rpartition(".")[2] for name in COMPILABLE)
+    extensions = {stem: _extension(stem) for stem in stems}
+    missing = [stem for stem, path in extensions.items() if path is None]
+    stale = [stem for stem, path in extensions.items() if path is not None and _stale(stem, path)]
+    if len(missing) == len(stems):
+        return "pure Python (not compiled when installed)"
+    if missing or stale:
+        return (
+            f"compiled, except {', '.join(missing + stale)} (older than the source or missing: "
+            "reinstall to compile again)"
+        )
+    return "compiled (mypyc)"
