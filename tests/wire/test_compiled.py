@@ -17,9 +17,10 @@ SUFFIX = ".cpython-%d%d-x86_64-linux-gnu.so" % sys.version_info[:2]  # noqa: UP0
 
 
 def _python(code: str, **env: str) -> str:
+    inherited = {name: value for name, value in os.environ.items() if name != "OTLPY_PURE_PYTHON"}
     result = subprocess.run(
         [sys.executable, "-c", code],
-        env={**os.environ, **env},
+        env={**inherited, **env},
         capture_output=True,
         text=True,
         check=True,
