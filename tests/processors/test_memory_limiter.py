@@ -122,6 +122,52 @@ def test_admission_follows_the_soft_limit_and_the_headroom(
     assert "back under the soft limit" in caplog.text
 
 
+def test_memory_the_allocator_keeps_counts_against_the_hard_limit_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rss = FakeRss(100 * MIB)
+    heap = FakeRss(40 * MIB)  # the rest of the process: 60 MiB
+    config = MemoryLimiterConfig(limit_mib=200, spike_limit_mib=40)  # soft limit 160 MiB
+    limiter = MemoryLimiter(config, read_rss=rss, read_heap=heap, logger=logging.getLogger("t"))
+    limiter.measure()
+    assert limiter.in_use == 100 * MIB
+    with caplog.at_level(logging.INFO, logger="t"):
+        rss.value, heap.value = 190 * MIB, 130 * MIB  # a burst, live
+        limiter.measure()
+        assert limiter.refusing and limiter.in_use == 190 * MIB
+        heap.value = 50 * MIB  # drained; RSS stays
+        limiter.measure()
+        assert not limiter.refusing
+        assert limiter.in_use == 110 * MIB
+        # between readings: half the way to the hard limit (5 MiB, charged three times the
+        # size), not the 50 MiB left under the soft limit
+        assert limiter.admit(1 * MIB)
+        assert not limiter.admit(2 * MIB)
+        rss.value = 210 * MIB  # past the hard limit, whatever the heap says
+        limiter.measure()
+        assert limiter.refusing and not limiter.admit(1)
+    assert "only about 110 MiB is in use" in caplog.text
+    assert "above the hard limit of 200 MiB: refusing data" in caplog.text
+
+
+def test_rss_alone_decides_without_a_heap_reading() -> None:
+    config = MemoryLimiterConfig(limit_mib=200, spike_limit_mib=40)
+    # no mallinfo2 (not glibc): RSS alone
+    rss = FakeRss(190 * MIB)
+    limiter = MemoryLimiter(config, read_rss=rss, read_heap=lambda: None)
+    limiter.measure()
+    assert limiter.refusing
+    # above the soft limit from the first reading: the rest of the process is not known yet
+    heap = FakeRss(10 * MIB)
+    limiter = MemoryLimiter(config, read_rss=rss, read_heap=heap)
+    limiter.measure()
+    assert limiter.refusing and limiter.in_use == 190 * MIB
+    # the real reader answers with a plausible size
+    real = MemoryLimiter(config)
+    real.measure()
+    assert 0 < real.in_use <= real.rss
+
+
 def test_gc_above_the_limits_is_rate_limited() -> None:
     rss = FakeRss(190 * MIB)
     config = MemoryLimiterConfig(
