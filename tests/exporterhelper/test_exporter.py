@@ -201,9 +201,8 @@ async def test_retrying_logs_at_most_one_line_per_interval(
         "exporter otlp/backend: still retrying after 12s: 503 Service Unavailable #5 "
         "(attempt 5 of this batch, 4 failed attempts since the last report, next in"
     )
-    assert "after 24s: 503 Service Unavailable #9 (attempt 9 of this batch, 4 failed" in (
-        warnings[2]
-    )
+    third = warnings[2]
+    assert "after 24s: 503 Service Unavailable #9 (attempt 9 of this batch, 4 failed" in third
     assert messages(caplog, logging.INFO) == [
         "exporter otlp/backend: delivering again after 27s of retrying "
         "(this batch took 10 attempts)"
