@@ -158,6 +158,6 @@ async def test_port_in_use_and_unusable_directory(tmp_path: Path) -> None:
     shared.release(store)
     (tmp_path / "file").write_text("x")
     ext = extension(tmp_path / "file")
-    with pytest.raises(PermanentError, match="cannot use data directory"):
+    with pytest.raises(PermanentError, match=r"^data directory \S+/file is not a directory$"):
         await ext.start(None)  # type: ignore[arg-type]
     await ext.shutdown()

@@ -141,7 +141,7 @@ class UIExtension:
             self._store = await loop.run_in_executor(self._executor, acquire, directory)
         except StoreError as exc:
             await self.shutdown()
-            raise PermanentError(f"cannot use data directory {str(directory)!r}: {exc}") from exc
+            raise PermanentError(str(exc)) from exc
         app = build_app(Queries(self._store, self._executor, max_traces=config.max_traces))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
