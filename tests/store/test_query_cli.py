@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import argparse
 import http.server
 import io
 import signal
@@ -93,16 +94,6 @@ def test_offline_queries(data: Path) -> None:
 def test_offline_errors(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _query("services", "--data", str(tmp_path / "nothing"))[0] == 1
     assert "no otlpy store" in capsys.readouterr().err
-    for argv, message in (
-        (["traces", "--min-duration", "soon"], "unable to parse param"),
-        (["traces", "--lookback", "ever"], "lookback"),
-        (["traces", "--tag", "novalue"], "expected KEY=VALUE"),
-        (["traces", "--limit", "0"], "limit must be positive"),
-        (["logs", "--severity", "loud"], "unknown severity"),
-        (["logs", "--trace-id", "xyz"], "malformed trace id"),
-    ):
-        assert _query(*argv, "--data", str(data))[0] == 1, argv
-        assert message in capsys.readouterr().err, argv
     with Store.open(data):
         assert _query("services", "--data", str(data))[0] == 1
     assert "query it over HTTP instead" in capsys.readouterr().err
@@ -110,6 +101,89 @@ def test_offline_errors(data: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert _query("bogus")[0] == 2
     # the top-level CLI hands `otlpy query` over whole
     assert dispatch(["query", "services", "--data", str(data)]) == 0
+
+
+@pytest.mark.parametrize("source", ["--data", "--url"])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["trace", "zzz"], "argument TRACE_ID: malformed trace id 'zzz'"),
+        (["traces", "--min-duration", "soon"], "argument --min-duration: 'soon' is not a"),
+        (["traces", "--lookback", "ever"], "argument --lookback/-l: 'ever' is not a duration"),
+        (["traces", "--lookback", "0"], "argument --lookback/-l: '0' is not a duration"),
+        (["traces", "--tag", "novalue"], "argument --tag/-t: expected KEY=VALUE"),
+        (["traces", "--limit", "0"], "argument --limit/-n: '0' is not a whole number"),
+        (["traces", "-n", "99999999999999999999"], "argument --limit/-n: '9999"),
+        (["logs", "--severity", "loud"], "argument --severity: unknown severity 'loud'"),
+        (["logs", "--trace-id", "xyz"], "argument --trace-id: malformed trace id 'xyz'"),
+        (["metrics", "m", "--step", "0s"], "argument --step: '0s' is not a duration"),
+        (["metrics", "m", "--quantiles", "2"], "argument --quantiles: expected numbers"),
+        (
+            ["traces", "--min-duration", "2s", "--max-duration", "1s"],
+            "--max-duration must not be below --min-duration",
+        ),
+    ],
+)
+def test_bad_options_are_one_line_naming_the_option(
+    argv: list[str],
+    message: str,
+    source: str,
+    data: Path,
+    refusing: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Over HTTP and from a store alike: exit status 2 and one line, before any query."""
+    where = str(data) if source == "--data" else refusing
+    assert _query(*argv, source, where) == (2, "")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"otlpy query {argv[0]}: "), err
+    assert message in err, err
+    assert "Traceback" not in err
+
+
+def test_store_failures_during_a_query_are_one_line(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a trace id that parses but names no trace, and a metric that does not exist
+    assert _query("trace", "f" * 32, "--data", str(data)) == (1, "")
+    assert capsys.readouterr().err == f"otlpy query: trace {'f' * 32} not found\n"
+    assert _query("metrics", "nope", "--data", str(data)) == (1, "")
+    err = capsys.readouterr().err
+    assert err == "otlpy query: no metric named 'nope' (`otlpy query metrics` lists them)\n"
+
+
+def test_counts_are_pluralized(tmp_path: Path) -> None:
+    now = time.time_ns()
+    directory = tmp_path / "one"
+    with Store.open(directory) as store:
+        store.write(
+            Signal.TRACES,
+            trace_request("solo", [make_span(7, 1, name="GET /", start=now - 9 * MS, status=2)]),
+        )
+    code, text = _query("trace", "7", "--data", str(directory))
+    assert code == 0
+    assert f"trace {7:032x}  " in text
+    assert "  1 span  1 error  " in text.splitlines()[0]
+    code, text = _query("traces", "--data", str(directory))
+    assert "    1 span   1 error " in text
+    assert "spans" not in text and "errors" not in text
+
+
+def test_every_command_has_a_description_examples_and_option_help() -> None:
+    from otlpy.store.cli import _parser
+
+    parser = _parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert sorted(commands.choices) == ["logs", "metrics", "services", "trace", "traces"]
+    for name, command in commands.choices.items():
+        assert command.description and len(command.description) > 40, name
+        assert command.epilog and command.epilog.startswith("examples:\n  otlpy query "), name
+        for action in command._actions:
+            assert action.help, (name, action.dest)
+        out = io.StringIO()
+        command.print_help(out)
+        assert "examples:" in out.getvalue()
 
 
 def test_follow_prints_new_records_until_interrupted(data: Path) -> None:

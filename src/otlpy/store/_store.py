@@ -213,7 +213,7 @@ class Store:
         path = _prepare_directory(Path(data_dir))
         with _OPEN_LOCK:
             if path in _OPEN:
-                raise StoreError(f"store {path} is already open in this process")
+                raise StoreLockedError(f"store {path} is already open in this process")
             _OPEN.add(path)
         try:
             config: dict[str, Any] = {}
