@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import http.server
 import io
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -229,3 +231,132 @@ def test_http_errors_are_reported(refusing: str, capsys: pytest.CaptureFixture[s
     assert "502 Bad Gateway" in capsys.readouterr().err
     assert _query("traces", "--url", refusing)[0] == 1
     assert "502" in capsys.readouterr().err
+
+
+def _metric_store(directory: Path) -> int:
+    """A gauge in two rooms, a monotonic counter and a histogram; returns the first minute."""
+    from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+        AggregationTemporality,
+        HistogramDataPoint,
+        Metric,
+        NumberDataPoint,
+    )
+
+    from store_builders import metrics_request
+
+    minute = 60 * 10**9
+    t0 = (time.time_ns() // minute - 5) * minute
+    gauge = Metric(name="temp", unit="Cel", description="room temperature")
+    for room, value in (("a", 20.5), ("b", 10.0)):
+        point = NumberDataPoint(time_unix_nano=t0 + 1, as_double=value)
+        point.attributes.extend(attrs({"room": room}))
+        gauge.gauge.data_points.append(point)
+    counter = Metric(name="requests", unit="1")
+    counter.sum.aggregation_temporality = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
+    counter.sum.is_monotonic = True
+    counter.sum.data_points.add(time_unix_nano=t0 + 1, as_int=120)
+    latency = Metric(name="latency", unit="ms")
+    latency.histogram.aggregation_temporality = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
+    latency.histogram.data_points.append(
+        HistogramDataPoint(
+            time_unix_nano=t0 + 1,
+            count=10,
+            sum=700.0,
+            explicit_bounds=[10, 100],
+            bucket_counts=[2, 8, 0],
+            min=5.0,
+            max=90.0,
+        )
+    )
+    with Store.open(directory) as store:
+        store.write(Signal.METRICS, metrics_request("shop", [gauge, counter, latency]))
+    return t0
+
+
+def _untimed(text: str) -> list[str]:
+    """Output lines with the times (which count from now) as T."""
+    return [re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", "T", x) for x in text.splitlines()]
+
+
+def _check_metric_answers(source: str, where: str, t0: int) -> None:
+    code, text = _query("metrics", source, where)
+    assert code == 0
+    assert text.splitlines() == [
+        "latency   histogram (delta)       ms",
+        "requests  sum (delta, monotonic)  1",
+        "temp      gauge                   Cel  room temperature",
+    ]
+    code, text = _query("metrics", "temp", "--step", "1m", "--lookback", "10m", source, where)
+    assert code == 0, text
+    lines = text.splitlines()
+    assert lines[0].startswith("temp  gauge  Cel  avg, ")
+    assert lines[0].endswith("every 1 min")
+    # steps count from now - lookback: the point is in the step starting within a minute
+    # before it
+    stamp = lines[2].split("  ")[1]
+    step_start = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp() * 1e9
+    assert t0 - 60e9 < step_start <= t0 + 1
+    assert lines[1:] == [
+        "room=a service.name=shop",
+        f"  {stamp}  20.5",
+        "room=b service.name=shop",
+        f"  {stamp}  10",
+    ]
+    code, text = _query(
+        "metrics", "temp", "--step", "1m", "-l", "10m", "--group-by", "none",
+        "--aggregation", "sum", source, where,
+    )  # fmt: skip
+    assert _untimed(text)[1:] == ["(all)", "  T  30.5"]
+    # a monotonic sum: its rate per second by default (120 in a minute: 2/s)
+    code, text = _query("metrics", "requests", "--step", "1m", "-l", "10m", source, where)
+    assert "rate per second" in text.splitlines()[0]
+    assert _untimed(text)[2] == "  T  2"
+    # a histogram: 2 in (-inf, 10], 8 in (10, 100]; min 5, max 90. p50: rank 5 is 3 of 8
+    # through (10, 90] -> 10 + 80 * 3 / 8 = 40; p90: rank 9 -> 10 + 80 * 7 / 8 = 80;
+    # p10: rank 1 is 1 of 2 through (5, 10] -> 7.5
+    code, text = _query(
+        "metrics", "latency", "--quantiles", "0.1,0.5,0.9", "--step", "1m", "-l", "10m",
+        source, where,
+    )  # fmt: skip
+    assert code == 0, text
+    lines = _untimed(text)
+    assert lines[1] == "count 10  sum 700  min 5  max 90  p10 7.5  p50 40  p90 80"
+    assert lines[2:5] == ["buckets", "  (-inf, 10]  2", "  (10, 100]   8"]
+    assert lines[5:] == ["per step", "  T  count 10  p10 7.5  p50 40  p90 80"]
+    code, text = _query("metrics", "latency", "--json", source, where)
+    assert orjson.loads(text)["quantiles"]["p50"] == pytest.approx(40.0)
+    # options of the other kind of metric are usage errors
+    assert _query("metrics", "latency", "--aggregation", "max", source, where)[0] == 2
+    assert _query("metrics", "temp", "--quantiles", "0.5", source, where)[0] == 2
+    assert _query("metrics", "temp", "--aggregation", "rate", source, where)[0] == 2
+
+
+def test_metrics_from_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    t0 = _metric_store(tmp_path / "m")
+    _check_metric_answers("--data", str(tmp_path / "m"), t0)
+    assert "is a histogram: --aggregation and --group-by apply" in capsys.readouterr().err
+
+
+async def test_metrics_over_http(tmp_path: Path) -> None:
+    """The same answers from a running UI extension's API."""
+    import asyncio
+    import logging
+
+    from otlpy.component import ComponentID, Kind, Settings
+    from otlpy.extensions.ui import UIConfig, UIExtension
+    from otlpy.telemetry import SelfTelemetry
+
+    t0 = _metric_store(tmp_path / "m")
+    settings = Settings(
+        id=ComponentID("otlpy_ui"),
+        kind=Kind.EXTENSION,
+        telemetry=SelfTelemetry(),
+        logger=logging.getLogger("test.query"),
+    )
+    ext = UIExtension(settings, UIConfig(endpoint="127.0.0.1:0", directory=str(tmp_path / "m")))
+    await ext.start(None)  # type: ignore[arg-type]
+    try:
+        url = f"http://127.0.0.1:{ext.port}"
+        await asyncio.to_thread(_check_metric_answers, "--url", url, t0)
+    finally:
+        await ext.shutdown()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import time
 import urllib.error
 import urllib.parse
@@ -561,7 +562,7 @@ def _parser() -> argparse.ArgumentParser:
             name,
             parents=[common],
             help=summary,
-            description=description,
+            description=textwrap.fill(description, 90),
             epilog=f"examples:\n{examples}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
