@@ -110,7 +110,12 @@ def _attributes(query: Mapping[str, str], param: str) -> dict[str, str]:
 async def info(request: web.Request) -> web.StreamResponse:
     q = _queries(request)
     counts = await q.run(queries.store_counts)
-    body = {"version": __version__, "data_directory": str(q.store.path.parent), "counts": counts}
+    body = {
+        "version": __version__,
+        "data_directory": str(q.store.path.parent),
+        "counts": counts,
+        "otlp": q.otlp_endpoints(),
+    }
     return json_response(request, body)
 
 
