@@ -19,6 +19,7 @@ $(PY):
 # compiled again by the next `make` (until then otlpy runs its source, never the stale build).
 $(STAMP): pyproject.toml hatch_build.py $(wildcard src/otlpy/wire/*.py) | $(PY)
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(VENV)/bin/otlpy version
 	touch $(STAMP)
 
 install: $(STAMP)

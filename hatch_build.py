@@ -32,7 +32,15 @@ from mypyc.build import mypycify
 setup(
     name="otlpy-compiled",
     ext_modules=mypycify(
-        ["--ignore-missing-imports", "--follow-imports=silent", *{paths!r}],
+        # no site-packages: the build sees the same types whatever is installed around it (the
+        # ignores that the full type check needs are then unused, which is fine)
+        [
+            "--no-site-packages",
+            "--ignore-missing-imports",
+            "--follow-imports=silent",
+            "--no-warn-unused-ignores",
+            *{paths!r},
+        ],
         opt_level="3",
         group_name="otlpy.wire._native",
     ),

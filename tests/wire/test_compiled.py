@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -40,6 +41,18 @@ def test_pure_python_on_request() -> None:
     assert traces.endswith("sdk_traces.py") and writer.endswith("protobuf_writer.py")
     assert compiled == "False"
     assert second == "pure Python (OTLPY_PURE_PYTHON is set)"
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler: installed as pure Python")
+def test_this_install_runs_the_compiled_codec() -> None:
+    # `make` installs (and after an edit, reinstalls) otlpy, which compiles the codec
+    assert _compiled.describe() == "compiled (mypyc)", "reinstall: pip install -e ."
+    assert (
+        _python(
+            "from otlpy.wire import _compiled; print(_compiled.is_compiled('otlpy.wire.sdk_traces'))"
+        )
+        == "True"
+    )
 
 
 def test_the_other_modules_are_left_to_the_normal_machinery() -> None:

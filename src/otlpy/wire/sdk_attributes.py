@@ -135,8 +135,8 @@ class AttributeEncoder:
         #: attributes dropped because their value cannot be encoded, since the last reset
         self.invalid = 0
 
-    def encode(self, attributes: Mapping[str, Any] | None, out: list[bytes]) -> None:
-        """Append the encoded fields of SDK ``attributes`` to ``out``."""
+    def encode(self, attributes: Any, out: list[bytes]) -> None:
+        """Append the encoded fields of SDK ``attributes`` (a mapping, or None) to ``out``."""
         if type(attributes) is _BOUNDED_ATTRIBUTES:
             # BoundedAttributes.items() runs a Python generator per pair; its dict is the truth.
             items: Iterable[tuple[str, Any]] = attributes._dict.items()
