@@ -5,6 +5,7 @@
     message = decode_request(Signal.TRACES, body)      # an ExportTraceServiceRequest
     raw = json_to_protobuf(Signal.TRACES, body)        # the same, as protobuf bytes
     body = encode_request(message)                     # compact UTF-8 OTLP/JSON
+    body = protobuf_to_json(Signal.TRACES, raw)        # the same, from protobuf bytes
 
 Decoding follows the OTLP specification's JSON mapping and what the Collector accepts:
 lowerCamelCase keys (the original snake_case names too), hex trace/span ids in any case (an
@@ -13,7 +14,9 @@ empty string is an absent id), enums as integers or names, 64-bit integers as st
 else is a :class:`~otlpy.errors.PermanentError` naming the JSON path of the bad value.
 
 Encoding writes lowerCamelCase keys, lowercase hex ids, integer enums, 64-bit integers as decimal
-strings, and omits fields holding their default value.
+strings, and omits fields holding their default value. It reads the serialized protobuf
+(:mod:`otlpy.wire.protobuf_json`), which is much faster than reading a message's fields from Python:
+a message is serialized first (in C), and bytes at hand are used as they are.
 """
 
 from __future__ import annotations
@@ -27,8 +30,15 @@ from otlpy.errors import PermanentError
 from otlpy.pdata import Signal, request_type
 from otlpy.wire.json_decoder import JsonProblem, encode_json_object, table_for
 from otlpy.wire.json_encoder import converter_for
+from otlpy.wire.protobuf_json import schema_for, to_json_dict
 
-__all__ = ["decode_request", "encode_request", "encode_request_to_dict", "json_to_protobuf"]
+__all__ = [
+    "decode_request",
+    "encode_request",
+    "encode_request_to_dict",
+    "json_to_protobuf",
+    "protobuf_to_json",
+]
 
 
 def json_to_protobuf(signal: Signal, data: bytes | bytearray | memoryview | str) -> bytes:
@@ -72,9 +82,28 @@ def encode_request_to_dict(message: Any) -> dict[str, Any]:
 
     Parts of the result are shared with a cache: treat it as read-only.
     """
-    return converter_for(message.DESCRIPTOR)(message)
+    descriptor = message.DESCRIPTOR
+    try:
+        return to_json_dict(schema_for(descriptor), message.SerializeToString())
+    except PermanentError:
+        # A message's own bytes are always well formed, but one built in Python can nest deeper
+        # than protobuf's parser (and so the byte reader) accepts: read its fields instead.
+        return converter_for(descriptor)(message)
 
 
 def encode_request(message: Any) -> bytes:
     """``message`` (any OTLP message, usually an ``Export*ServiceRequest``) as compact OTLP/JSON."""
-    return orjson.dumps(converter_for(message.DESCRIPTOR)(message))
+    return orjson.dumps(encode_request_to_dict(message))
+
+
+def protobuf_to_json(signal: Signal, data: bytes | bytearray | memoryview) -> bytes:
+    """The serialized export request ``data`` of ``signal`` as compact OTLP/JSON.
+
+    The same as ``encode_request(request_type(signal).FromString(data))``, without building the
+    message. Raises :class:`PermanentError` when ``data`` is not a valid serialized message.
+    """
+    try:
+        tree = to_json_dict(schema_for(request_type(signal).DESCRIPTOR), data)
+    except PermanentError as exc:
+        raise PermanentError(f"cannot encode {signal} export request as JSON: {exc}") from exc
+    return orjson.dumps(tree)

@@ -211,7 +211,7 @@ def to_json_dict(schema: Schema, data: bytes | bytearray | memoryview) -> dict[s
     :class:`PermanentError` when ``data`` is not a valid serialized message.
     """
     raw = data if type(data) is bytes else bytes(data)
-    return _message(schema, raw, 0, len(raw), 1)
+    return _message(schema, raw, 0, len(raw), 0)
 
 
 # ---- errors -----------------------------------------------------------------------------------
@@ -268,9 +268,7 @@ def _is_default_double(number: float) -> bool:
     return number == 0.0 and math.copysign(1.0, number) > 0
 
 
-def _number(
-    schema: Schema, kind: int, data: bytes, pos: int, end: int
-) -> tuple[Any, int, bool]:
+def _number(schema: Schema, kind: int, data: bytes, pos: int, end: int) -> tuple[Any, int, bool]:
     """A numeric value of ``kind`` at ``pos``: (JSON value, position after, is the default)."""
     if kind <= _BOOL:  # the varint kinds
         if pos < end and data[pos] < 0x80:
@@ -366,9 +364,7 @@ def _skip(
     return pos
 
 
-def _occurrences(
-    schema: Schema, data: bytes, pos: int, end: int, field: _Field
-) -> bytes:
+def _occurrences(schema: Schema, data: bytes, pos: int, end: int, field: _Field) -> bytes:
     """The concatenated bodies of every occurrence of message ``field`` in ``data[pos:end]``.
 
     Protobuf merges the occurrences of a singular message field; merging is what parsing their
@@ -420,6 +416,8 @@ def _message(schema: Schema, data: bytes, pos: int, end: int, depth: int) -> dic
             pos += 1
         else:
             tag, pos = _varint(schema, data, pos, end)
+            if tag > _MASK32:
+                raise _malformed(schema, pos, "a tag longer than 32 bits")
         number = tag >> 3
         wire = tag & 7
         field = dense[number] if number < dense_count else schema.sparse.get(number)
@@ -509,5 +507,4 @@ def _leave_oneof(out: dict[str, Any], field: _Field) -> None:
     """Remove the other members of ``field``'s oneof: the last member read wins."""
     if out:
         for key in field.siblings:
-            if key in out:
-                del out[key]
+            out.pop(key, None)
