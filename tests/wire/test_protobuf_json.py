@@ -167,6 +167,11 @@ def test_what_protobuf_merges_or_replaces() -> None:
     assert read(AnyValue, mixed) == {
         "arrayValue": {"values": [{"intValue": "1"}, {"intValue": "1"}]}
     }
+    # a member number with an unexpected wire type is an unknown field: the merge goes on
+    odd_string = encode_tag(1, 5) + bytes(4)
+    merged = body + odd_string + body
+    assert read(AnyValue, merged) == reference(AnyValue, merged)
+    assert len(read(AnyValue, merged)["arrayValue"]["values"]) == 2
 
 
 def test_packed_and_unpacked_repeated_numbers() -> None:

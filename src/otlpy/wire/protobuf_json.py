@@ -101,8 +101,8 @@ class _Field:
         self.message: Schema | None = None
         #: the JSON keys of the other members of its oneof, removed when this one is set
         self.siblings: list[str] = []
-        #: their field numbers: a merge of this member restarts after any of them
-        self.sibling_numbers: list[int] = []
+        #: their tags: a merge of this member restarts after any of them
+        self.sibling_tags: list[int] = []
 
 
 class Schema:
@@ -188,7 +188,8 @@ def _build(descriptor: Any, pending: dict[str, Schema]) -> Schema:
             for member in oneof.fields:
                 if member.number != descriptor_field.number:
                     field.siblings.append(str(member.json_name))
-                    field.sibling_numbers.append(int(member.number))
+                    member_wire = _kind(member)[1]
+                    field.sibling_tags.append(int(member.number) << 3 | member_wire)
         schema.add(field)
     return schema
 
@@ -380,7 +381,7 @@ def _occurrences(schema: Schema, data: bytes, pos: int, end: int, field: _Field)
             parts.append(data[pos : pos + length])
             pos += length
             continue
-        if number in field.sibling_numbers:
+        if tag in field.sibling_tags:  # with another wire type it is an unknown field
             parts.clear()
         pos = _skip(schema, data, pos, end, number, wire, 1)
     return b"".join(parts)
