@@ -232,7 +232,7 @@ def test_malformed_bytes(data: bytes, what: str) -> None:
 
 
 def test_malformed_request_names_the_signal() -> None:
-    with pytest.raises(PermanentError, match="cannot encode logs export request as JSON.*trunc"):
+    with pytest.raises(PermanentError, match=r"cannot encode logs export request as JSON.*trunc"):
         protobuf_to_json(Signal.LOGS, encode_tag(1, 2) + b"\x09")
 
 
