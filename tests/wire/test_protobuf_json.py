@@ -25,7 +25,7 @@ from wire_strategies import encode_tag, encode_varint, messages, wire_bytes
 
 from otlpy.errors import PermanentError
 from otlpy.pdata import Signal, request_type
-from otlpy.wire import _compiled, protobuf_json
+from otlpy.wire import _compiled, otlp_json, protobuf_json
 from otlpy.wire.json_encoder import converter_for
 from otlpy.wire.otlp_json import encode_request, encode_request_to_dict, protobuf_to_json
 from otlpy.wire.protobuf_json import MAX_DEPTH, schema_for, to_json_dict
@@ -50,6 +50,7 @@ def test_form_under_test() -> None:
     assert compiled == protobuf_json.__file__.endswith(".so")
     if _compiled._pure_python_asked():
         assert not compiled
+    assert compiled == otlp_json._BYTE_READER_COMPILED
 
 
 @pytest.mark.parametrize("signal", list(Signal))
@@ -62,6 +63,10 @@ def test_same_as_the_field_reader(signal: Signal, data: st.DataObject) -> None:
     expected = converter_for(message_type.DESCRIPTOR)(message)
     assert read(message_type, raw) == expected
     assert orjson.loads(protobuf_to_json(signal, raw)) == orjson.loads(orjson.dumps(expected))
+    # otlp_json picks one reader by the form that runs: both give the same
+    assert otlp_json._dict_by_reading_bytes(message) == otlp_json._dict_by_reading_fields(message)
+    by_bytes = otlp_json._json_by_reading_bytes(signal, raw)
+    assert orjson.loads(by_bytes) == orjson.loads(otlp_json._json_by_reading_fields(signal, raw))
     # and it is proto3 JSON but for hex ids and integer enums: protobuf's printer agrees
     printed = json_format.MessageToDict(message, use_integers_for_enums=True)
     assert _ids_to_base64(read(message_type, raw)) == _normalize_printed(printed)
@@ -231,9 +236,12 @@ def test_malformed_bytes(data: bytes, what: str) -> None:
         read(Span, data)
 
 
-def test_malformed_request_names_the_signal() -> None:
-    with pytest.raises(PermanentError, match=r"cannot encode logs export request as JSON.*trunc"):
-        protobuf_to_json(Signal.LOGS, encode_tag(1, 2) + b"\x09")
+@pytest.mark.parametrize(
+    "encode", [otlp_json._json_by_reading_bytes, otlp_json._json_by_reading_fields]
+)
+def test_malformed_request_names_the_signal(encode: Any) -> None:
+    with pytest.raises(PermanentError, match="cannot encode logs export request as JSON"):
+        encode(Signal.LOGS, encode_tag(1, 2) + b"\x09")
 
 
 def _nested(levels: int) -> AnyValue:
@@ -261,6 +269,7 @@ def test_nesting_limit_is_protobufs() -> None:
 
 def test_a_message_built_deeper_than_the_limit_still_encodes() -> None:
     message = _nested(80)  # protobuf would not parse its bytes; the field reader takes over
+    assert otlp_json._dict_by_reading_bytes(message) == converter_for(AnyValue.DESCRIPTOR)(message)
     assert encode_request_to_dict(message) == converter_for(AnyValue.DESCRIPTOR)(message)
     assert orjson.loads(encode_request(message))["arrayValue"]["values"][0]
 
