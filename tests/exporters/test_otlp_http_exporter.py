@@ -37,7 +37,7 @@ from otlpy.config.tls import TLSClientConfig
 from otlpy.errors import PartialSuccess, PermanentError, RetryableError, ThrottledError
 from otlpy.exporterhelper import Exporter, QueueConfig
 from otlpy.exporters.otlp_http import OTLPHttpConfig, OTLPHttpExporter, factory, retry_after
-from otlpy.pdata import Signal
+from otlpy.pdata import Batch, Signal, request_type
 from otlpy.telemetry import SelfTelemetry
 from otlpy.wire.otlp_json import decode_request
 
@@ -214,6 +214,24 @@ async def test_json_encoding(http_sink: HttpSink, make_exporter: Any) -> None:
     assert span["traceId"] == bytes(range(16)).hex()
     assert span["spanId"] == "0000000000000001"
     assert span["kind"] == 2  # enums are integers in OTLP JSON
+
+
+async def test_json_encoding_of_a_message_nested_deeper_than_protobuf_reads(
+    http_sink: HttpSink, make_exporter: Any
+) -> None:
+    # built in Python, so never parsed: its own bytes are too deep for a protobuf reader
+    message = request_type(Signal.LOGS)()
+    body = message.resource_logs.add().scope_logs.add().log_records.add().body
+    for _ in range(60):
+        body = body.array_value.values.add()
+    body.string_value = "leaf"
+    exporter = await make_exporter(config(http_sink.endpoint, encoding="json", compression="none"))
+    await exporter.consume(Batch(Signal.LOGS, message=message))
+    (call,) = http_sink.calls
+    value = orjson.loads(call.body)["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["body"]
+    for _ in range(60):
+        value = value["arrayValue"]["values"][0]
+    assert value == {"stringValue": "leaf"}
 
 
 async def test_partial_success_protobuf(http_sink: HttpSink, make_exporter: Any) -> None:

@@ -141,7 +141,8 @@ def test_a_wheel_carries_the_compiled_codec_and_runs_it(tmp_path: Path) -> None:
         "assert t.encode_spans(spans) == off(spans).SerializeToString()\n"
         "print(t.__file__); print(_compiled.describe())"
     )
-    out = _python(code, PYTHONPATH=str(target)).splitlines()
+    # the compiled form, even when this suite runs with OTLPY_PURE_PYTHON=1
+    out = _python(code, PYTHONPATH=str(target), OTLPY_PURE_PYTHON="0").splitlines()
     assert out[0].startswith(str(target)) and out[0].endswith(SUFFIX)
     assert out[1] == "compiled (mypyc)"
 

@@ -37,7 +37,7 @@ from otlpy.exporterhelper import Exporter, QueueConfig, RetryConfig
 from otlpy.exporters._responses import partial_success_from_json, partial_success_from_proto
 from otlpy.pdata import Batch, Signal
 from otlpy.wire.compression import compress, normalize_encoding
-from otlpy.wire.otlp_json import encode_request
+from otlpy.wire.otlp_json import encode_request, protobuf_to_json
 
 __all__ = ["CompressionParams", "OTLPHttpConfig", "OTLPHttpExporter", "factory", "retry_after"]
 
@@ -154,6 +154,16 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def _json_body(batch: Batch) -> bytes:
+    """The batch as OTLP/JSON, read from its protobuf bytes (no message is built for it)."""
+    try:
+        return protobuf_to_json(batch.signal, batch.raw)
+    except PermanentError:
+        # only a message built deeper than protobuf's parser accepts gets here with valid data;
+        # bytes that are not a request fail in ``batch.message`` with the decoder's own error
+        return encode_request(batch.message)
+
+
 def _media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
@@ -239,7 +249,7 @@ class OTLPHttpExporter:
             await session.close()
 
     async def _body(self, batch: Batch) -> bytes:
-        body = encode_request(batch.message) if self.config.encoding == "json" else batch.raw
+        body = _json_body(batch) if self.config.encoding == "json" else batch.raw
         if not self._encoding:
             return body
         if len(body) >= _OFFLOAD_COMPRESSION:

@@ -26,6 +26,7 @@ from otlpy.wire.otlp_json import (  # noqa: E402
     encode_request,
     encode_request_to_dict,
     json_to_protobuf,
+    protobuf_to_json,
 )
 
 __all__ = [
@@ -40,4 +41,5 @@ __all__ = [
     "encode_request_to_dict",
     "json_to_protobuf",
     "normalize_encoding",
+    "protobuf_to_json",
 ]

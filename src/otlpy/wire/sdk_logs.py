@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.sdk._logs import ReadableLogRecord
 
-from otlpy.wire.otlp_json import encode_request
+from otlpy.pdata import Signal
+from otlpy.wire.otlp_json import protobuf_to_json
 from otlpy.wire.protobuf_writer import field_bytes, pack_fixed32, pack_fixed64, varint
 from otlpy.wire.sdk_attributes import AttributeEncoder, encode_any_value
 from otlpy.wire.sdk_grouping import envelopes, group_by_resource_and_scope
@@ -100,4 +100,4 @@ def encode_logs(batch: Sequence[ReadableLogRecord]) -> bytes:
 
 def encode_logs_json(batch: Sequence[ReadableLogRecord]) -> bytes:
     """Serialize SDK log records as an OTLP/JSON ``ExportLogsServiceRequest`` (UTF-8 bytes)."""
-    return encode_request(ExportLogsServiceRequest.FromString(encode_logs(batch)))
+    return protobuf_to_json(Signal.LOGS, encode_logs(batch))

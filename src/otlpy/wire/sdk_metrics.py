@@ -19,9 +19,6 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-)
 from opentelemetry.sdk.metrics.export import (
     ExponentialHistogram,
     Gauge,
@@ -30,7 +27,8 @@ from opentelemetry.sdk.metrics.export import (
     Sum,
 )
 
-from otlpy.wire.otlp_json import encode_request
+from otlpy.pdata import Signal
+from otlpy.wire.otlp_json import protobuf_to_json
 from otlpy.wire.protobuf_writer import (
     field_bytes,
     pack_double,
@@ -255,4 +253,4 @@ def encode_metrics(data: MetricsData) -> bytes:
 
 def encode_metrics_json(data: MetricsData) -> bytes:
     """Serialize SDK ``MetricsData`` as an OTLP/JSON ``ExportMetricsServiceRequest``."""
-    return encode_request(ExportMetricsServiceRequest.FromString(encode_metrics(data)))
+    return protobuf_to_json(Signal.METRICS, encode_metrics(data))

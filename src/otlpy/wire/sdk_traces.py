@@ -20,14 +20,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
-from otlpy.wire.otlp_json import encode_request
+from otlpy.pdata import Signal
+from otlpy.wire.otlp_json import protobuf_to_json
 from otlpy.wire.protobuf_writer import field_bytes, pack_fixed32, pack_fixed64, varint
 from otlpy.wire.sdk_attributes import AttributeEncoder
 from otlpy.wire.sdk_grouping import envelopes, group_by_resource_and_scope
@@ -475,4 +475,4 @@ _sdk_resource_and_scope: Final = operator.attrgetter("_resource", "_instrumentat
 
 def encode_spans_json(spans: Sequence[ReadableSpan]) -> bytes:
     """Serialize SDK spans as an OTLP/JSON ``ExportTraceServiceRequest`` (UTF-8 bytes)."""
-    return encode_request(ExportTraceServiceRequest.FromString(encode_spans(spans)))
+    return protobuf_to_json(Signal.TRACES, encode_spans(spans))
