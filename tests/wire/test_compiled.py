@@ -17,11 +17,23 @@ ROOT = Path(__file__).resolve().parents[2]
 SUFFIX = ".cpython-%d%d-x86_64-linux-gnu.so" % sys.version_info[:2]  # noqa: UP031
 
 
-def _python(code: str, **env: str) -> str:
-    inherited = {name: value for name, value in os.environ.items() if name != "OTLPY_PURE_PYTHON"}
+def _environment(*, measured: bool = True) -> dict[str, str]:
+    """This process's environment for a child, without OTLPY_PURE_PYTHON.
+
+    ``measured=False`` also leaves out coverage's variables: a child running another copy of
+    otlpy (an installed wheel) must not report it as if it were the source tree.
+    """
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name != "OTLPY_PURE_PYTHON" and (measured or not name.startswith(("COV_", "COVERAGE")))
+    }
+
+
+def _python(code: str, *, measured: bool = True, **env: str) -> str:
     result = subprocess.run(
         [sys.executable, "-c", code],
-        env={**inherited, **env},
+        env={**_environment(measured=measured), **env},
         capture_output=True,
         text=True,
         check=True,
@@ -99,7 +111,7 @@ def _build_wheel(out: Path, **env: str) -> tuple[Path, str]:
             str(out),
             str(ROOT),
         ],
-        env={**os.environ, **env},
+        env={**_environment(measured=False), **env},
         capture_output=True,
         text=True,
         check=False,
@@ -142,7 +154,7 @@ def test_a_wheel_carries_the_compiled_codec_and_runs_it(tmp_path: Path) -> None:
         "print(t.__file__); print(_compiled.describe())"
     )
     # the compiled form, even when this suite runs with OTLPY_PURE_PYTHON=1
-    out = _python(code, PYTHONPATH=str(target), OTLPY_PURE_PYTHON="0").splitlines()
+    out = _python(code, measured=False, PYTHONPATH=str(target), OTLPY_PURE_PYTHON="0").splitlines()
     assert out[0].startswith(str(target)) and out[0].endswith(SUFFIX)
     assert out[1] == "compiled (mypyc)"
 
