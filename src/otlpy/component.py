@@ -111,6 +111,11 @@ class Host(Protocol):
     @property
     def extensions(self) -> Mapping[ComponentID, Component]: ...
 
+    @property
+    def receivers(self) -> Mapping[ComponentID, Component]:
+        """The collector's receivers (the UI asks the otlp receiver where it listens)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:

@@ -10,7 +10,7 @@ from builders import batch
 from otlpy.component import ComponentID, Kind, Settings
 from otlpy.errors import PartialSuccess, PermanentError, RetryableError, ThrottledError
 from otlpy.exporterhelper import Exporter, QueueConfig, RetryConfig
-from otlpy.exporterhelper.retry import next_delay, retry
+from otlpy.exporterhelper.retry import RetryLog, next_delay, retry
 from otlpy.pdata import Batch, Signal
 from otlpy.telemetry import SelfTelemetry
 
@@ -138,6 +138,103 @@ async def test_shutdown_cuts_retry_short() -> None:
     stopping_already.set()
     with pytest.raises(RetryableError):
         await retry(attempt, RetryConfig(max_elapsed_time=0), stopping=stopping_already)
+
+
+class Clock:
+    """A clock the test moves by hand, so the 10 s cadence needs no 10 s wait."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def messages(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == level]
+
+
+async def test_the_exporter_says_when_it_starts_retrying_and_when_it_recovers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls = 0
+
+    async def push(b: Batch) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 4:
+            raise RetryableError("connection refused")
+
+    exporter = Exporter(settings(SelfTelemetry()), push, retry=FAST)
+    with caplog.at_level(logging.INFO, logger="test.exporter"):
+        await exporter.consume(batch(Signal.TRACES, 2))
+    warnings = messages(caplog, logging.WARNING)
+    assert warnings[0].startswith("exporter otlp/x: export failed, retrying: connection refused")
+    assert "(attempt 1, next in 0.0s)" in warnings[0]
+    assert not any("still retrying" in w for w in warnings[1:])
+    assert messages(caplog, logging.INFO) == [
+        "exporter otlp/x: delivering again after 0s of retrying (this batch took 5 attempts)"
+    ]
+
+
+async def test_retrying_logs_at_most_one_line_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    log = RetryLog(logging.getLogger("test.retry"), "otlp/backend", clock=clock)
+    calls = 0
+
+    async def attempt() -> None:
+        nonlocal calls
+        calls += 1
+        clock.now += 3  # each failed attempt takes three (simulated) seconds
+        if calls < 10:
+            raise RetryableError(f"503 Service Unavailable #{calls}")
+
+    with caplog.at_level(logging.INFO, logger="test.retry"):
+        await retry(attempt, FAST, log=log)
+    assert not log.retrying
+    warnings = messages(caplog, logging.WARNING)
+    assert len(warnings) == 3  # at 3 s, then at 15 s and 27 s: never two within 10 s
+    assert "retrying: 503 Service Unavailable #1 (attempt 1, next in" in warnings[0]
+    assert warnings[1].startswith(
+        "exporter otlp/backend: still retrying after 12s: 503 Service Unavailable #5 "
+        "(attempt 5 of this batch, 4 failed attempts since the last report, next in"
+    )
+    third = warnings[2]
+    assert "after 24s: 503 Service Unavailable #9 (attempt 9 of this batch, 4 failed" in third
+    assert messages(caplog, logging.INFO) == [
+        "exporter otlp/backend: delivering again after 27s of retrying "
+        "(this batch took 10 attempts)"
+    ]
+
+
+async def test_a_batch_given_up_on_ends_the_spell_within_the_rate_limit(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    log = RetryLog(logging.getLogger("test.retry"), "otlp/backend", clock=clock)
+
+    async def attempt() -> None:
+        raise RetryableError("down")
+
+    config = RetryConfig(initial_interval=0.001, randomization_factor=0, max_elapsed_time=0.05)
+    with caplog.at_level(logging.INFO, logger="test.retry"):
+        with pytest.raises(RetryableError):
+            await retry(attempt, config, log=log)
+        assert not log.retrying
+        assert len(messages(caplog, logging.WARNING)) == 1
+        log.failed(RetryableError("down"), 1, 1.0)  # a new spell, at once: not announced
+        assert log.retrying
+        assert len(messages(caplog, logging.WARNING)) == 1
+        clock.now += 10
+        log.failed(RetryableError("down"), 2, 1.0)
+        assert messages(caplog, logging.INFO) == []
+        log.delivered(1)
+        log.delivered(1)  # a delivery with no retrying going on says nothing
+    warnings = messages(caplog, logging.WARNING)
+    assert len(warnings) == 2 and "still retrying after 10s: down" in warnings[1]
+    assert len(messages(caplog, logging.INFO)) == 1
 
 
 async def test_disabled_retry_tries_once() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
@@ -350,6 +351,31 @@ async def test_push_before_start_is_retryable() -> None:
     exporter = OTLPHttpExporter(config("http://127.0.0.1:1"), make_settings("otlphttp"))
     with pytest.raises(RetryableError, match="not started"):
         await exporter.push(batch_of(Signal.TRACES, traces_request()))
+
+
+async def test_an_outage_is_logged_while_it_lasts_and_when_it_ends(
+    http_sink: HttpSink, make_exporter: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A backend answering 503 three times: a warning when retrying starts, a line at the end."""
+    answers = [respond(503, b"overloaded")] * 3 + [respond(200)]
+
+    async def responder(call: HttpCall) -> web.StreamResponse:
+        return await answers.pop(0)(call)  # type: ignore[no-any-return]
+
+    http_sink.responder = responder
+    exporter = await make_exporter(config(http_sink.endpoint))
+    with caplog.at_level(logging.INFO, logger="test.otlphttp"):
+        await exporter.consume(batch_of(Signal.TRACES, traces_request()))
+    assert len(http_sink.calls) == 4
+    records = [(r.levelno, r.getMessage()) for r in caplog.records]
+    level, first = records[0]
+    assert level == logging.WARNING
+    assert first.startswith("exporter otlphttp: export failed, retrying:")
+    assert "503" in first and "(attempt 1, next in" in first
+    level, last = records[-1]
+    assert level == logging.INFO
+    assert last.startswith("exporter otlphttp: delivering again after")
+    assert "(this batch took 4 attempts)" in last
 
 
 async def test_backend_down_is_retried_then_counted_as_failed(make_exporter: Any) -> None:

@@ -153,7 +153,7 @@ async def test_retention_is_enforced_while_running(tmp_path: Path) -> None:
 async def test_unusable_directory_stops_the_start(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
     collector = Collector(build(config(tmp_path / "file")))
-    with pytest.raises(PermanentError, match=r"cannot use data directory .*not a directory"):
+    with pytest.raises(PermanentError, match=r"^data directory \S+ is not a directory$"):
         await collector.start()
 
 

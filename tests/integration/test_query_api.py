@@ -494,5 +494,5 @@ def test_query_cli_over_http(demo: Demo, capsys: pytest.CaptureFixture[str]) -> 
     assert {orjson.loads(x)["trace_id"] for x in text.splitlines()} == {ids[0]}
     assert _query("trace", "f" * 32, "--url", otlpy.url)[0] == 1
     assert "not found" in capsys.readouterr().err
-    assert _query("logs", "--url", otlpy.url, "--severity", "loud")[0] == 1
-    assert "unknown severity" in capsys.readouterr().err
+    assert _query("logs", "--url", otlpy.url, "--severity", "loud")[0] == 2
+    assert "argument --severity: unknown severity" in capsys.readouterr().err

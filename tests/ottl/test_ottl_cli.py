@@ -96,7 +96,10 @@ def test_runtime_error_and_ignore_mode(
 
 def test_bad_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["--statement", 'set(name, "x")', str(tmp_path / "missing.json")]) == 1
-    assert "cannot read" in capsys.readouterr().err
+    missing = tmp_path / "missing.json"
+    assert (
+        capsys.readouterr().err == f"otlpy ottl: cannot read {missing}: No such file or directory\n"
+    )
     bad = tmp_path / "bad.json"
     bad.write_text('{"nope": 1}')
     assert run(["--context", "span", "--statement", 'set(name, "x")', str(bad)]) == 1
@@ -138,3 +141,32 @@ def test_module_entry_point_reads_stdin() -> None:
     assert result.returncode == 0, result.stderr
     spans = json.loads(result.stdout)["resourceSpans"][0]["scopeSpans"][0]["spans"]
     assert spans[0]["attributes"] == [{"key": "x", "value": {"intValue": "1"}}]
+
+
+def test_input_errors_say_where_and_name_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"resourceLogs": [\n  {oops}\n]}')
+    assert run(["--context", "log", "--statement", 'set(body, "x")', str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"otlpy ottl: {bad} is not OTLP/JSON: unexpected character, expected a string key "
+        "at line 2 column 4\n"
+    )
+    bad.write_text("  \n")
+    assert run(["--context", "log", "--statement", 'set(body, "x")', str(bad)]) == 1
+    assert capsys.readouterr().err == f"otlpy ottl: {bad} is empty: expected OTLP/JSON\n"
+    bad.write_text("[1]")
+    assert run(["--context", "log", "--statement", 'set(body, "x")', str(bad)]) == 1
+    assert f"{bad} is not OTLP/JSON: expected a top-level resourceSpans" in (
+        capsys.readouterr().err
+    )
+    # no path names its context and no --context: the option the user can give is named
+    assert run(["--statement", 'set(attributes["x"], 1)', str(tmp_path / "traces.json")]) == 1
+    capsys.readouterr()
+    (tmp_path / "traces.json").write_text(json.dumps(TRACES))
+    assert run(["--statement", 'set(attributes["x"], 1)', str(tmp_path / "traces.json")]) == 1
+    err = capsys.readouterr().err
+    assert "give --context (" in err
+    assert "context=" not in err

@@ -122,6 +122,52 @@ def test_admission_follows_the_soft_limit_and_the_headroom(
     assert "back under the soft limit" in caplog.text
 
 
+def test_memory_the_allocator_keeps_counts_against_the_hard_limit_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rss = FakeRss(100 * MIB)
+    heap = FakeRss(40 * MIB)  # the rest of the process: 60 MiB
+    config = MemoryLimiterConfig(limit_mib=200, spike_limit_mib=40)  # soft limit 160 MiB
+    limiter = MemoryLimiter(config, read_rss=rss, read_heap=heap, logger=logging.getLogger("t"))
+    limiter.measure()
+    assert limiter.in_use == 100 * MIB
+    with caplog.at_level(logging.INFO, logger="t"):
+        rss.value, heap.value = 190 * MIB, 130 * MIB  # a burst, live
+        limiter.measure()
+        assert limiter.refusing and limiter.in_use == 190 * MIB
+        heap.value = 50 * MIB  # drained; RSS stays
+        limiter.measure()
+        assert not limiter.refusing
+        assert limiter.in_use == 110 * MIB
+        # between readings: half the way to the hard limit (5 MiB, charged three times the
+        # size), not the 50 MiB left under the soft limit
+        assert limiter.admit(1 * MIB)
+        assert not limiter.admit(2 * MIB)
+        rss.value = 210 * MIB  # past the hard limit, whatever the heap says
+        limiter.measure()
+        assert limiter.refusing and not limiter.admit(1)
+    assert "only about 110 MiB is in use" in caplog.text
+    assert "above the hard limit of 200 MiB: refusing data" in caplog.text
+
+
+def test_rss_alone_decides_without_a_heap_reading() -> None:
+    config = MemoryLimiterConfig(limit_mib=200, spike_limit_mib=40)
+    # no mallinfo2 (not glibc): RSS alone
+    rss = FakeRss(190 * MIB)
+    limiter = MemoryLimiter(config, read_rss=rss, read_heap=lambda: None)
+    limiter.measure()
+    assert limiter.refusing
+    # above the soft limit from the first reading: the rest of the process is not known yet
+    heap = FakeRss(10 * MIB)
+    limiter = MemoryLimiter(config, read_rss=rss, read_heap=heap)
+    limiter.measure()
+    assert limiter.refusing and limiter.in_use == 190 * MIB
+    # the real reader answers with a plausible size
+    real = MemoryLimiter(config)
+    real.measure()
+    assert 0 < real.in_use <= real.rss
+
+
 def test_gc_above_the_limits_is_rate_limited() -> None:
     rss = FakeRss(190 * MIB)
     config = MemoryLimiterConfig(
@@ -209,3 +255,68 @@ async def test_instances_with_one_id_share_one_limiter() -> None:
     assert not message_only.has_raw
     await c.consume(message_only)
     await c.shutdown()
+
+
+def small_objects(count: int) -> list[tuple[str, int]]:
+    """Many small Python objects: they live in pymalloc's arenas, as decoded telemetry does."""
+    return [(f"span-{i}", i * 1000) for i in range(count)]
+
+
+async def test_a_drained_burst_does_not_lock_the_limiter_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """After a burst drains, CPython keeps its arenas (RSS stays high), yet data flows again.
+
+    Keeping one object in 256 of the burst leaves most of pymalloc's arenas partly used, so the
+    memory is not returned to the system even after a collection and ``malloc_trim``: the
+    resident size stays above the soft limit with almost nothing live. Memory that is really in
+    use above the soft limit, and anything above the hard limit, is still refused.
+    """
+    base = psutil.Process().memory_info().rss
+    # soft limit 40 MiB above the current size, hard limit 250 MiB above it
+    config = MemoryLimiterConfig(
+        check_interval=0.02,
+        limit_mib=(base >> 20) + 250,
+        spike_limit_mib=210,
+        min_gc_interval_when_soft_limited=0,
+    )
+    limiter = MemoryLimiter(config, logger=logging.getLogger("test.ml"))
+    sink = SinkConsumer()
+    processor = MemoryLimiterProcessor(settings(SelfTelemetry()), limiter, sink)
+    await processor.start(None)  # type: ignore[arg-type]
+    try:
+        assert not limiter.refusing
+        burst = small_objects(1_000_000)
+        limiter.measure()
+        assert limiter.refusing
+        with pytest.raises(RetryableError):
+            await processor.consume(batch(Signal.TRACES, 2))
+        kept = burst[::256]
+        del burst
+        with caplog.at_level(logging.INFO, logger="test.ml"):
+            # within a few regular checks (each collects and trims) data flows again
+            for _ in range(10):
+                if not limiter.refusing:
+                    break
+                await asyncio.sleep(config.check_interval)
+            assert not limiter.refusing
+        # the allocator really kept the memory: RSS is still above the soft limit
+        assert limiter.rss > limiter.soft_limit
+        await processor.consume(batch(Signal.TRACES, 2))
+        assert sink.item_count == 2
+        assert "accepting data" in caplog.text
+
+        # memory really in use above the soft limit is still refused...
+        live = bytearray(b"\x01") * (60 * MIB)
+        limiter.measure()
+        assert limiter.refusing
+        # ...and so is a process over the hard limit
+        live += bytearray(b"\x01") * max(0, limiter.hard_limit - limiter.rss + 20 * MIB)
+        limiter.measure()
+        assert limiter.rss > limiter.hard_limit
+        assert limiter.refusing
+        with pytest.raises(RetryableError):
+            await processor.consume(batch(Signal.TRACES, 2))
+        del live, kept
+    finally:
+        await processor.shutdown()

@@ -16,7 +16,14 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric, NumberDataPoint
 
 from otlpy.errors import PermanentError, RetryableError
 from otlpy.pdata import Batch, Signal
-from otlpy.store import DB_FILE, SCHEMA_VERSION, RetentionPolicy, Store, StoreError
+from otlpy.store import (
+    DB_FILE,
+    SCHEMA_VERSION,
+    RetentionPolicy,
+    Store,
+    StoreError,
+    StoreLockedError,
+)
 from otlpy.store._schema import SchemaVersionError, ensure_schema
 from store_builders import (
     NOW,
@@ -200,16 +207,27 @@ def test_directory_not_writable(tmp_path: Path) -> None:
         tmp_path.chmod(0o700)
 
 
-def test_directory_that_cannot_be_created() -> None:
+def test_directory_that_cannot_be_created(tmp_path: Path) -> None:
     # /proc refuses new directories even to root
-    with pytest.raises(StoreError, match="cannot create"):
+    with pytest.raises(StoreError, match="cannot create data directory") as caught:
         Store.open(Path("/proc/otlpy-store"))
+    assert str(caught.value).count("/proc/otlpy-store") == 1, caught.value
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match="cannot create data directory") as caught:
+        Store.open(tmp_path / "file" / "sub")
+    assert str(caught.value) == (
+        f"cannot create data directory {tmp_path}/file/sub: Not a directory"
+    )
+    with pytest.raises(StoreError) as caught:
+        Store.open(tmp_path / "file")
+    assert str(caught.value) == f"data directory {tmp_path}/file is not a directory"
 
 
 def test_corrupt_database(tmp_path: Path) -> None:
     (tmp_path / DB_FILE).write_bytes(b"this is not a database" * 1000)
-    with pytest.raises(StoreError, match="corrupt or unreadable"):
+    with pytest.raises(StoreError, match="is not a DuckDB database") as caught:
         Store.open(tmp_path)
+    assert str(caught.value).count(str(tmp_path)) == 1, caught.value
     # a failed open leaves nothing behind: the directory can be used once repaired
     (tmp_path / DB_FILE).unlink()
     Store.open(tmp_path).close()
@@ -237,8 +255,11 @@ def test_locked_by_another_process(tmp_path: Path) -> None:
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "open"
-        with pytest.raises(StoreError, match="locked by another process"):
+        with pytest.raises(StoreLockedError, match="locked by another process") as caught:
             Store.open(tmp_path)
+        message = str(caught.value)
+        assert message.count(str(tmp_path)) == 1, message
+        assert f"(process {holder.pid})" in message
     finally:
         holder.communicate("", timeout=30)
     Store.open(tmp_path).close()

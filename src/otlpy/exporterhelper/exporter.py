@@ -34,7 +34,7 @@ from otlpy.exporterhelper.memory_queue import MemoryQueue
 from otlpy.exporterhelper.persistent_batch_queue import PersistentBatchQueue
 from otlpy.exporterhelper.persistent_queue import PersistentQueue
 from otlpy.exporterhelper.queue import BatchQueue, QueueClosedError, QueueEntry, Sizer
-from otlpy.exporterhelper.retry import retry
+from otlpy.exporterhelper.retry import RetryLog, retry
 from otlpy.pdata import Batch
 
 __all__ = ["Exporter", "PushFn", "QueueStorage"]
@@ -42,7 +42,8 @@ __all__ = ["Exporter", "PushFn", "QueueStorage"]
 PushFn = Callable[[Batch], Awaitable[None]]
 LifecycleFn = Callable[[], Awaitable[None]]
 
-# Failures are logged at most once per this many seconds per exporter, with a count.
+# Failures, and retries while they go on, are logged at most once per this many seconds per
+# exporter, with a count.
 _LOG_EVERY = 10.0
 
 
@@ -85,6 +86,7 @@ class Exporter:
         self._stopping = asyncio.Event()
         self._failures = 0
         self._last_log = 0.0
+        self._retry_log = RetryLog(settings.logger, str(settings.id), every=_LOG_EVERY)
         self._queue: BatchQueue | None = None
         self._workers: list[asyncio.Task[None]] = []
 
@@ -234,7 +236,12 @@ class Exporter:
             await self._push(batch)
 
     async def _export(self, batch: Batch) -> None:
-        await retry(lambda: self._attempt(batch), self._retry, stopping=self._stopping)
+        await retry(
+            lambda: self._attempt(batch),
+            self._retry,
+            stopping=self._stopping,
+            log=self._retry_log,
+        )
 
     async def _sender(self, queue: BatchQueue) -> None:
         while (entry := await queue.get()) is not None:

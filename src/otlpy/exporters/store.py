@@ -123,7 +123,7 @@ class StoreExporter:
         except StoreError as exc:
             self._executor.shutdown(wait=False)
             self._executor = None
-            raise PermanentError(f"cannot use data directory {str(directory)!r}: {exc}") from exc
+            raise PermanentError(str(exc)) from exc
         # the store may have been opened first by the UI extension, with the default policy
         self.store.retention = self.config.retention.policy()
         self.settings.logger.info("storing telemetry in %s", self.store.path)

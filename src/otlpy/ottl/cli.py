@@ -20,7 +20,12 @@ import orjson
 
 from otlpy.errors import PermanentError
 from otlpy.ottl.grammar import OttlSyntaxError
-from otlpy.ottl.sequence import ErrorMode, parse_conditions, parse_statements
+from otlpy.ottl.sequence import (
+    ContextInferenceError,
+    ErrorMode,
+    parse_conditions,
+    parse_statements,
+)
 from otlpy.ottl.values import OttlError
 from otlpy.pdata import Signal
 from otlpy.wire.otlp_json import decode_request, encode_request
@@ -72,7 +77,21 @@ def detect_signal(document: object) -> Signal:
         for key in document:
             if key in _TOP_KEYS:
                 return _TOP_KEYS[key]
-    raise ValueError("not OTLP/JSON: expected a resourceSpans, resourceMetrics or resourceLogs key")
+    raise ValueError(
+        "not OTLP/JSON: expected a top-level resourceSpans, resourceMetrics or resourceLogs key"
+    )
+
+
+def _load(data: bytes, source: str) -> object:
+    """The JSON document in ``data``; a ValueError that says where it stops being JSON."""
+    if not data.strip():
+        raise ValueError(f"{source} is empty: expected OTLP/JSON")
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(
+            f"{source} is not OTLP/JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
 
 
 def run(argv: list[str]) -> int:
@@ -84,12 +103,17 @@ def run(argv: list[str]) -> int:
     try:
         data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     except OSError as exc:
-        print(f"otlpy ottl: cannot read {args.file}: {exc}", file=sys.stderr)
+        print(f"otlpy ottl: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 1
+    source = "stdin" if args.file == "-" else args.file
     try:
-        signal = detect_signal(orjson.loads(data))
+        document = _load(data, source)
+        try:
+            signal = detect_signal(document)
+        except ValueError as exc:
+            raise ValueError(f"{source} is {exc}") from None
         request = decode_request(signal, data)
-    except (orjson.JSONDecodeError, ValueError, PermanentError) as exc:
+    except (ValueError, PermanentError) as exc:
         print(f"otlpy ottl: {exc}", file=sys.stderr)
         return 1
     mode = ErrorMode(args.error_mode)
@@ -102,6 +126,13 @@ def run(argv: list[str]) -> int:
             conditions.filter(request, keep_matching=True)
     except OttlSyntaxError as exc:
         print(f"otlpy ottl: {exc}", file=sys.stderr)
+        return 1
+    except ContextInferenceError:
+        print(
+            "otlpy ottl: cannot infer the context: give --context (resource, scope, span, "
+            "spanevent, metric, datapoint or log), or prefix paths with it (e.g. span.name)",
+            file=sys.stderr,
+        )
         return 1
     except (OttlError, KeyError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

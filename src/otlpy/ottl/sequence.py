@@ -38,6 +38,7 @@ from otlpy.ottl.values import KeyIndex, OttlError, to_python
 
 __all__ = [
     "ConditionSequence",
+    "ContextInferenceError",
     "ErrorMode",
     "OttlRuntimeError",
     "StatementSequence",
@@ -115,6 +116,10 @@ def paths_of(node: Node) -> list[Path]:
     return [n for n in _walk(node) if isinstance(n, Path)]
 
 
+class ContextInferenceError(ValueError):
+    """No path of the statements or conditions names their context, and none was given."""
+
+
 def infer_context(nodes: Iterable[Node]) -> str:
     """The lowest context named by a path prefix (``span`` for ``span.name`` and
     ``resource.attributes``); raises ``ValueError`` when no path names one."""
@@ -130,7 +135,7 @@ def infer_context(nodes: Iterable[Node]) -> str:
             if call.name == "IsRootSpan" and (best is None or _DEPTH[best] < 2):
                 best = "span"
     if best is None:
-        raise ValueError(
+        raise ContextInferenceError(
             "cannot infer the context: name one (context=...) or prefix paths with it "
             "(e.g. span.name)"
         )

@@ -46,6 +46,10 @@ class Collector:
     def extensions(self) -> Mapping[ComponentID, Component]:
         return self.graph.extensions
 
+    @property
+    def receivers(self) -> Mapping[ComponentID, Component]:
+        return self.graph.receivers
+
     async def start(self) -> None:
         """Start every component, downstream first; on failure, stop what started and raise."""
         name = "self-telemetry server"

@@ -6,6 +6,17 @@ retryable error (the receiver answers 503 / UNAVAILABLE with a retry hint, so se
 and retry; nothing is dropped silently) and asks the allocator to give freed memory back; below
 it, data flows again.
 
+Resident memory overstates what is in use once a burst has drained: CPython's small-object
+allocator keeps an arena while any object in it lives, so the RSS of a process that held a burst
+often stays high with almost nothing live, and a limiter that trusted RSS alone would refuse data
+forever. So above the soft limit the limiter also estimates the memory in use: what glibc's
+``malloc`` has handed out and not taken back (``mallinfo2``), plus pymalloc's live blocks at a
+generous size each, plus the rest of the process (code, stacks, other allocators) as measured the
+last time RSS was under the soft limit. The soft limit applies to the smaller of RSS and that
+estimate; the hard limit always applies to RSS. When the estimate lets data in above the soft
+limit, admitted data first reuses the memory the allocator kept; the limiter admits at most half
+the distance to the hard limit between two readings, and refuses everything past the hard limit.
+
 Between two readings the limiter does not trust its last one: it admits at most the headroom
 that reading left under the soft limit, charging every batch it lets through (its serialized size
 times a decoding allowance), and reads again as soon as the headroom is spent. So however fast
@@ -24,6 +35,7 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +62,9 @@ _DEFAULT_PERCENTAGE = 80
 _DEFAULT_SPIKE_SHARE = 0.2
 #: Re-read RSS at most this often when the headroom runs out between regular checks.
 _MIN_REREAD = 0.005
+#: Bytes charged per live pymalloc block: about twice a typical small object, so the estimate of
+#: memory in use errs high (towards refusing) rather than low.
+_PYMALLOC_BLOCK = 128
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,6 +149,52 @@ def _malloc_trim() -> Callable[[], None]:
     return lambda: trim(0)
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _heap_reader() -> Callable[[], int | None]:
+    """Return a reader of the heap in use: glibc's allocated bytes plus pymalloc's live blocks.
+
+    It answers ``None`` where glibc's ``mallinfo2`` (2.33 and later) is missing; the limiter then
+    goes by RSS alone.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        mallinfo2 = ctypes.CDLL(name).mallinfo2 if name else None
+    except (OSError, AttributeError):
+        mallinfo2 = None
+    if mallinfo2 is None:
+        return lambda: None
+    mallinfo2.restype = _MallInfo2
+    mallinfo2.argtypes = []
+
+    def read() -> int:
+        info = mallinfo2()
+        # uordblks: in use in the arenas (every thread's); hblkhd: in use in mmap'd chunks
+        return int(info.uordblks + info.hblkhd + sys.getallocatedblocks() * _PYMALLOC_BLOCK)
+
+    return read
+
+
+def _no_heap() -> None:
+    return None
+
+
 class MemoryLimiter:
     """The shared state: last reading, headroom, and the checking task."""
 
@@ -143,6 +204,7 @@ class MemoryLimiter:
         *,
         logger: logging.Logger | None = None,
         read_rss: Callable[[], int] | None = None,
+        read_heap: Callable[[], int | None] | None = None,
         available: int | None = None,
     ) -> None:
         self.config = config
@@ -152,9 +214,16 @@ class MemoryLimiter:
         self._log = logger or log
         process = psutil.Process()
         self._read_rss = read_rss or (lambda: int(process.memory_info().rss))
+        # A given RSS source (a test's) has no heap to match: go by it alone unless told.
+        self._read_heap = read_heap or (_heap_reader() if read_rss is None else _no_heap)
         self._trim = _malloc_trim()
         self.rss = 0
+        #: The memory taken as in use: RSS, or less when the allocators keep freed memory.
+        self.in_use = 0
         self.refusing = False
+        # RSS minus the heap in use, as last seen under the soft limit: code, stacks, other
+        # allocators. None until a reading under the soft limit (or without mallinfo2).
+        self._overhead: int | None = None
         self._headroom = 0
         self._read_at = 0.0
         self._gc_at = float("-inf")
@@ -177,25 +246,61 @@ class MemoryLimiter:
                 gc.collect()
                 self._trim()
                 rss = self._read_rss()
-        refusing = rss > self.soft_limit
+        in_use = self._in_use(rss)
+        refusing = rss > self.hard_limit or in_use > self.soft_limit
         if refusing != self.refusing:
-            if refusing:
-                self._log.warning(
-                    "memory usage %d MiB is above the soft limit of %d MiB: refusing data",
-                    rss // _MIB,
-                    self.soft_limit // _MIB,
-                )
-            else:
-                self._log.info(
-                    "memory usage %d MiB is back under the soft limit of %d MiB: accepting data",
-                    rss // _MIB,
-                    self.soft_limit // _MIB,
-                )
+            self._log_change(refusing, rss, in_use)
         self.refusing = refusing
         self.rss = rss
-        self._headroom = max(0, self.soft_limit - rss)
+        self.in_use = in_use
+        headroom = self.soft_limit - in_use
+        if in_use < rss:
+            # Admitted data reuses kept memory first, but may not: stay well clear of the hard
+            # limit until the next reading.
+            headroom = min(headroom, (self.hard_limit - rss) // 2)
+        self._headroom = max(0, headroom)
         self._read_at = now
         return rss
+
+    def _in_use(self, rss: int) -> int:
+        """The memory to hold against the soft limit: RSS, less what the allocators keep."""
+        heap = self._read_heap()
+        if heap is None:
+            return rss
+        if rss <= self.soft_limit:
+            self._overhead = rss - heap
+            return rss
+        if self._overhead is None:
+            return rss
+        return max(0, min(rss, heap + self._overhead))
+
+    def _log_change(self, refusing: bool, rss: int, in_use: int) -> None:
+        if refusing and rss > self.hard_limit:
+            self._log.warning(
+                "memory usage %d MiB is above the hard limit of %d MiB: refusing data",
+                rss // _MIB,
+                self.hard_limit // _MIB,
+            )
+        elif refusing:
+            self._log.warning(
+                "memory usage %d MiB is above the soft limit of %d MiB: refusing data",
+                in_use // _MIB,
+                self.soft_limit // _MIB,
+            )
+        elif rss > self.soft_limit:
+            self._log.info(
+                "resident memory %d MiB is above the soft limit of %d MiB, but only about %d MiB "
+                "is in use (the allocator keeps the rest): accepting data",
+                rss // _MIB,
+                self.soft_limit // _MIB,
+                in_use // _MIB,
+            )
+        else:
+            self._log.info(
+                "memory usage %d MiB is back under the soft limit of %d MiB: accepting data",
+                rss // _MIB,
+                self.soft_limit // _MIB,
+            )
 
     def admit(self, nbytes: int) -> bool:
         """Charge ``nbytes`` against the headroom; False when the data must be refused."""

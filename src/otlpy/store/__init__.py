@@ -8,7 +8,14 @@
 from __future__ import annotations
 
 from otlpy.store._schema import SCHEMA_VERSION
-from otlpy.store._store import DB_FILE, RetentionPolicy, RetentionReport, Store, StoreError
+from otlpy.store._store import (
+    DB_FILE,
+    RetentionPolicy,
+    RetentionReport,
+    Store,
+    StoreError,
+    StoreLockedError,
+)
 
 __all__ = [
     "DB_FILE",
@@ -17,4 +24,5 @@ __all__ = [
     "RetentionReport",
     "Store",
     "StoreError",
+    "StoreLockedError",
 ]

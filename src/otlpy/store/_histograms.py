@@ -85,8 +85,19 @@ def quantile(
     buckets: Buckets, q: float, *, low: float | None = None, high: float | None = None
 ) -> float | None:
     """Estimate the ``q`` quantile (0..1) by linear interpolation inside the bucket that
-    holds it; ``low``/``high`` are the observed min and max, when known, to bound open
-    buckets. None when there are no observations."""
+    holds it, as Prometheus's ``histogram_quantile`` does. None when there are no observations.
+
+    ``low``/``high`` are the observed min and max, when known. They narrow the bucket that is
+    interpolated in (an open bucket gets them as its bounds; a bucket that reaches past them
+    is cut at them), so the estimate stays inside what was observed without piling up on
+    the max. Without them an open first bucket starts at 0 (when its upper bound is
+    positive) and an open last bucket answers its lower bound.
+
+    >>> quantile(Counter({(0.0, 10.0): 4}), 0.5)
+    5.0
+    >>> quantile(Counter({(0.0, 10.0): 4}), 0.5, high=6.0)
+    3.0
+    """
     total = sum(buckets.values())
     if total <= 0:
         return None
@@ -96,11 +107,13 @@ def quantile(
     estimate = ordered[-1][0][0]
     for (lower, upper), count in ordered:
         if seen + count >= rank:
-            bottom, top = lower, upper
+            # the observed extremes bound the bucket when they fall inside it
+            bottom = low if low is not None and lower < low < upper else lower
+            top = high if high is not None and lower < high < upper else upper
             if math.isinf(bottom):
-                bottom = low if low is not None else (0.0 if top > 0 else top)
+                bottom = 0.0 if top > 0 else top
             if math.isinf(top):
-                top = high if high is not None else bottom
+                top = bottom
             estimate = bottom + (top - bottom) * ((rank - seen) / count)
             break
         seen += count

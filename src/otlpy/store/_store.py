@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -26,7 +27,14 @@ from otlpy.pdata import Signal
 from otlpy.store._columns import ResourceRegistry, logs_table, metrics_table, spans_table
 from otlpy.store._schema import SchemaVersionError, ensure_schema
 
-__all__ = ["DB_FILE", "RetentionPolicy", "RetentionReport", "Store", "StoreError"]
+__all__ = [
+    "DB_FILE",
+    "RetentionPolicy",
+    "RetentionReport",
+    "Store",
+    "StoreError",
+    "StoreLockedError",
+]
 
 log = logging.getLogger("otlpy.store")
 
@@ -38,6 +46,10 @@ Request = Any
 
 class StoreError(OtlpyError):
     """The store cannot be used: its directory is unusable, or it is closed."""
+
+
+class StoreLockedError(StoreError):
+    """Another process has the store open (DuckDB lets one process at a time use a file)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -84,13 +96,14 @@ _TIME_COLUMNS = {"spans": "start_time", "logs": "timestamp", "metric_points": "t
 
 def _prepare_directory(data_dir: Path) -> Path:
     if data_dir.exists() and not data_dir.is_dir():
-        raise StoreError(f"store directory {data_dir} is not a directory")
+        raise StoreError(f"data directory {data_dir} is not a directory")
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StoreError(f"cannot create store directory {data_dir}: {exc}") from exc
+        # strerror alone: str(exc) names the path a second time
+        raise StoreError(f"cannot create data directory {data_dir}: {exc.strerror or exc}") from exc
     if not os.access(data_dir, os.W_OK | os.X_OK):
-        raise StoreError(f"store directory {data_dir} is not writable")
+        raise StoreError(f"data directory {data_dir} is not writable")
     path = data_dir.resolve() / DB_FILE
     if path.exists() and not path.is_file():
         raise StoreError(f"{path} is not a regular file")
@@ -103,19 +116,35 @@ def _quiet(con: Connection) -> Connection:
     return con
 
 
+_LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")
+
+
+def _duckdb_reason(exc: duckdb.Error, path: Path) -> str:
+    """DuckDB's message without its class prefix and without the path, which ours names."""
+    text = str(exc).split("See also", 1)[0].strip()
+    text = re.sub(r"^[A-Za-z ]*Error: ", "", text)
+    return text.replace(f'"{path}"', "").replace(str(path), "").replace("  ", " ")
+
+
 def _connect(path: Path, config: dict[str, Any]) -> Connection:
     try:
         return _quiet(duckdb.connect(str(path), config=config))
-    except duckdb.IOException as exc:
-        text = str(exc)
-        if "lock" in text.lower():
-            raise StoreError(
-                f"store {path} is locked by another process (another otlpy using the "
-                f"same data directory?): {text}"
-            ) from exc
-        raise StoreError(f"cannot open store {path} (corrupt or unreadable?): {text}") from exc
     except duckdb.Error as exc:
-        raise StoreError(f"cannot open store {path} (corrupt or unreadable?): {exc}") from exc
+        text = str(exc)
+        if isinstance(exc, duckdb.IOException) and "lock" in text.lower():
+            holder = _LOCK_HOLDER.search(text)
+            pid = f" (process {holder.group(1)})" if holder else ""
+            raise StoreLockedError(
+                f"store {path} is locked by another process{pid}: another otlpy using the "
+                "same data directory?"
+            ) from exc
+        if "not a valid DuckDB database" in text:
+            raise StoreError(
+                f"{path} is not a DuckDB database (corrupt, or not an otlpy store?)"
+            ) from exc
+        raise StoreError(
+            f"cannot open store {path} (corrupt or unreadable?): {_duckdb_reason(exc, path)}"
+        ) from exc
 
 
 class Store:
@@ -184,7 +213,7 @@ class Store:
         path = _prepare_directory(Path(data_dir))
         with _OPEN_LOCK:
             if path in _OPEN:
-                raise StoreError(f"store {path} is already open in this process")
+                raise StoreLockedError(f"store {path} is already open in this process")
             _OPEN.add(path)
         try:
             config: dict[str, Any] = {}

@@ -281,7 +281,17 @@ def test_empty_store_tells_how_to_send_data(browser: Any, tmp_path: Path) -> Non
         page.goto(otlpy.url + "/")
         empty = page.locator(".empty", has_text="No traces yet")
         empty.wait_for()
-        assert "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318" in empty.inner_text()
+        # the endpoints this collector's otlp receiver listens on, not the defaults
+        text = empty.inner_text()
+        assert f"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:{otlpy.http_port}\n" in text
+        assert "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf" in text
+        assert f"OTLP/gRPC is on http://127.0.0.1:{otlpy.grpc_port} and OTLP/HTTP on " in text
+        assert "4318" not in text.replace(str(otlpy.http_port), "")
+        info = otlpy.json("/api/otlpy/info")["otlp"]
+        assert info == {
+            "grpc": {"scheme": "http", "host": "127.0.0.1", "port": otlpy.grpc_port},
+            "http": {"scheme": "http", "host": "127.0.0.1", "port": otlpy.http_port},
+        }
         page.scheme = "light"
         shot(page, "empty")
         # the page comes alive once spans arrive

@@ -158,6 +158,30 @@ async def test_port_in_use_and_unusable_directory(tmp_path: Path) -> None:
     shared.release(store)
     (tmp_path / "file").write_text("x")
     ext = extension(tmp_path / "file")
-    with pytest.raises(PermanentError, match="cannot use data directory"):
+    with pytest.raises(PermanentError, match=r"^data directory \S+/file is not a directory$"):
         await ext.start(None)  # type: ignore[arg-type]
     await ext.shutdown()
+
+
+def test_otlp_endpoints_prefer_the_receiver_named_otlp() -> None:
+    from dataclasses import dataclass, field
+    from typing import Any
+
+    from otlpy.extensions.ui import otlp_endpoints
+
+    @dataclass
+    class Receiver:
+        endpoints: dict[str, Any] = field(default_factory=dict)
+
+    @dataclass
+    class Host:
+        receivers: dict[ComponentID, Any]
+
+    ours = {"http": {"scheme": "https", "host": "0.0.0.0", "port": 4318}}
+    other = {"grpc": {"scheme": "http", "host": "", "port": 5317}}
+    assert otlp_endpoints(None) == {}
+    assert otlp_endpoints(Host({ComponentID("zipkin"): object()})) == {}  # type: ignore[arg-type]
+    both = {ComponentID("otlp", "b"): Receiver(other), ComponentID("otlp"): Receiver(ours)}
+    assert otlp_endpoints(Host(both)) == ours  # type: ignore[arg-type]
+    del both[ComponentID("otlp")]
+    assert otlp_endpoints(Host(both)) == other  # type: ignore[arg-type]

@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
-from otlpy.component import Factory, Host, Kind, Settings
+from otlpy.component import ComponentID, Factory, Host, Kind, Settings
 from otlpy.config.tls import TLSServerConfig
 from otlpy.errors import ConfigProblem, PermanentError
 from otlpy.extensions.ui import _api, _jaeger
@@ -119,6 +120,18 @@ def build_app(queries: Queries) -> web.Application:
     return app
 
 
+def otlp_endpoints(host: Host | None) -> dict[str, Any]:
+    """Where the collector's otlp receiver listens (see ``OTLPReceiver.endpoints``): the one
+    named ``otlp`` first, else the first that tells; empty when none does."""
+    # a host that is not the collector (a test's, or None) may know no receivers
+    receivers: Mapping[ComponentID, Any] = getattr(host, "receivers", None) or {}
+    for cid in sorted(receivers, key=lambda c: (c != ComponentID("otlp"), str(c))):
+        found = getattr(receivers[cid], "endpoints", None)
+        if isinstance(found, Mapping) and found:
+            return dict(found)
+    return {}
+
+
 class UIExtension:
     """Serves the UI and the query APIs; holds a lease on the store while running."""
 
@@ -141,8 +154,14 @@ class UIExtension:
             self._store = await loop.run_in_executor(self._executor, acquire, directory)
         except StoreError as exc:
             await self.shutdown()
-            raise PermanentError(f"cannot use data directory {str(directory)!r}: {exc}") from exc
-        app = build_app(Queries(self._store, self._executor, max_traces=config.max_traces))
+            raise PermanentError(str(exc)) from exc
+        queries = Queries(
+            self._store,
+            self._executor,
+            max_traces=config.max_traces,
+            otlp_endpoints=lambda: otlp_endpoints(host),
+        )
+        app = build_app(queries)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         host_name, _, port = config.endpoint.rpartition(":")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -28,7 +28,14 @@ from otlpy.extensions.ui._params import (
     parse_time_ns,
 )
 from otlpy.store import queries
-from otlpy.store.queries import AGGREGATIONS, SPAN_KINDS, LogQuery, TraceQuery, parse_trace_id
+from otlpy.store.queries import (
+    AGGREGATIONS,
+    SPAN_KINDS,
+    LogQuery,
+    Series,
+    TraceQuery,
+    parse_trace_id,
+)
 
 __all__ = ["add_routes"]
 
@@ -75,27 +82,27 @@ def _api(handler: Handler) -> Handler:
     return wrapped
 
 
-def window(request: web.Request, default_lookback: int) -> tuple[int, int]:
+def window(query: Mapping[str, str], default_lookback: int) -> tuple[int, int]:
     """``(start, end)`` in unix ns from ``start``, ``end`` and ``lookback``."""
-    text = request.query.get("end", "")
+    text = query.get("end", "")
     end = parse_time_ns(text, "end") if text else now_ns()
-    text = request.query.get("start", "")
+    text = query.get("start", "")
     if text:
         start = parse_time_ns(text, "start")
     else:
-        start = end - (parse_lookback_ns(request.query.get("lookback", "")) or default_lookback)
+        start = end - (parse_lookback_ns(query.get("lookback", "")) or default_lookback)
     if start > end:
         raise ParamError("start", "start must not be after end")
     return start, end
 
 
-def _limit(request: web.Request, default: int, maximum: int) -> int:
-    text = request.query.get("limit", "")
+def _limit(query: Mapping[str, str], default: int, maximum: int) -> int:
+    text = query.get("limit", "")
     return min(parse_int(text, "limit", minimum=1), maximum) if text else default
 
 
-def _attributes(request: web.Request, param: str) -> dict[str, str]:
-    text = request.query.get(param, "")
+def _attributes(query: Mapping[str, str], param: str) -> dict[str, str]:
+    text = query.get(param, "")
     return parse_attributes(text, param) if text else {}
 
 
@@ -103,32 +110,37 @@ def _attributes(request: web.Request, param: str) -> dict[str, str]:
 async def info(request: web.Request) -> web.StreamResponse:
     q = _queries(request)
     counts = await q.run(queries.store_counts)
-    body = {"version": __version__, "data_directory": str(q.store.path.parent), "counts": counts}
+    body = {
+        "version": __version__,
+        "data_directory": str(q.store.path.parent),
+        "counts": counts,
+        "otlp": q.otlp_endpoints(),
+    }
     return json_response(request, body)
 
 
-def trace_search(request: web.Request, max_traces: int) -> TraceQuery:
+def trace_search(query: Mapping[str, str], max_traces: int) -> TraceQuery:
     """``/api/otlpy/traces`` parameters as a :class:`TraceQuery`."""
-    start, end = window(request, _HOUR_NS)
-    kind = request.query.get("spanKind", "") or None
+    start, end = window(query, _HOUR_NS)
+    kind = query.get("spanKind", "") or None
     if kind is not None and kind not in SPAN_KINDS:
         raise ParamError("spanKind", f"unknown span kind {kind!r}: use one of {list(SPAN_KINDS)}")
     bounds = []
     for param in ("minDuration", "maxDuration"):
-        text = request.query.get(param, "")
+        text = query.get(param, "")
         bounds.append(parse_go_duration_ns(text, param) if text else None)
     if bounds[0] is not None and bounds[1] is not None and bounds[1] < bounds[0]:
         raise ParamError("maxDuration", "maxDuration must not be below minDuration")
     return TraceQuery(
-        service=request.query.get("service", "") or None,
-        operation=request.query.get("operation", "") or None,
+        service=query.get("service", "") or None,
+        operation=query.get("operation", "") or None,
         span_kind=kind,
-        tags=_attributes(request, "tags"),
+        tags=_attributes(query, "tags"),
         start_min=start,
         start_max=end,
         duration_min=bounds[0],
         duration_max=bounds[1],
-        limit=_limit(request, DEFAULT_TRACE_LIMIT, max_traces),
+        limit=_limit(query, DEFAULT_TRACE_LIMIT, max_traces),
     )
 
 
@@ -146,7 +158,7 @@ def _cursor(text: str) -> tuple[int, str] | None:
 @_api
 async def traces(request: web.Request) -> web.StreamResponse:
     q = _queries(request)
-    query = trace_search(request, q.max_traces)
+    query = trace_search(request.query, q.max_traces)
     after = _cursor(request.query.get("cursor", ""))
     found = await q.run(queries.trace_summaries, query, after=after)
     more = len(found) == query.limit
@@ -174,8 +186,8 @@ async def trace(request: web.Request) -> web.StreamResponse:
     return json_response(request, {"trace": found})
 
 
-def _severity(request: web.Request) -> int | None:
-    text = request.query.get("severity", "").strip().lower()
+def _severity(query: Mapping[str, str]) -> int | None:
+    text = query.get("severity", "").strip().lower()
     if not text:
         return None
     if text.isdigit():
@@ -187,35 +199,38 @@ def _severity(request: web.Request) -> int | None:
     return SEVERITIES[text]
 
 
-def log_query(request: web.Request, *, start: int | None, end: int | None) -> LogQuery:
-    trace_id = request.query.get("trace_id", "") or None
+def log_query(query: Mapping[str, str], *, start: int | None, end: int | None) -> LogQuery:
+    """``/api/otlpy/logs`` parameters (but the time range) as a :class:`LogQuery`."""
+    trace_id = query.get("trace_id", "") or None
     if trace_id is not None:
         try:
             parse_trace_id(trace_id)
         except ValueError as exc:
             raise ParamError("trace_id", str(exc)) from None
     return LogQuery(
-        service=request.query.get("service", "") or None,
-        min_severity=_severity(request),
-        text=request.query.get("text", "") or None,
-        attributes=_attributes(request, "attributes"),
+        service=query.get("service", "") or None,
+        min_severity=_severity(query),
+        text=query.get("text", "") or None,
+        attributes=_attributes(query, "attributes"),
         trace_id=trace_id,
         start=start,
         end=end,
-        limit=_limit(request, DEFAULT_LOG_LIMIT, MAX_LOG_LIMIT),
+        limit=_limit(query, DEFAULT_LOG_LIMIT, MAX_LOG_LIMIT),
     )
+
+
+def log_window(query: Mapping[str, str]) -> tuple[int | None, int | None]:
+    """The time range of a log search: none for a trace's logs (whenever they were written)
+    unless one is asked for, else :func:`window` with an hour's lookback."""
+    if query.get("trace_id") and not (query.get("start") or query.get("lookback")):
+        return None, None
+    return window(query, _HOUR_NS)
 
 
 @_api
 async def logs(request: web.Request) -> web.StreamResponse:
-    if request.query.get("trace_id") and not (
-        request.query.get("start") or request.query.get("lookback")
-    ):
-        # a trace's logs: whenever they were written
-        start, end = None, None
-    else:
-        start, end = window(request, _HOUR_NS)
-    query = log_query(request, start=start, end=end)
+    start, end = log_window(request.query)
+    query = log_query(request.query, start=start, end=end)
     found = await _queries(request).run(queries.search_logs, query)
     more = len(found) == query.limit
     body = {
@@ -242,7 +257,7 @@ async def tail(request: web.Request) -> web.StreamResponse:
         ) from None
     if not math.isfinite(wait):
         raise ParamError("wait", "param 'wait' must be finite")
-    query = log_query(request, start=None, end=None)
+    query = log_query(request.query, start=None, end=None)
     q = _queries(request)
     deadline = asyncio.get_running_loop().time() + wait
     while True:
@@ -258,15 +273,15 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     return json_response(request, {"metrics": found})
 
 
-def _name(request: web.Request) -> str:
-    name = request.query.get("name", "")
+def _name(query: Mapping[str, str]) -> str:
+    name = query.get("name", "")
     if not name:
         raise ParamError("name", "parameter 'name' is required")
     return name
 
 
-def _step(request: web.Request, start: int, end: int) -> int:
-    text = request.query.get("step", "")
+def _step(query: Mapping[str, str], start: int, end: int) -> int:
+    text = query.get("step", "")
     if text:
         step = parse_go_duration_ns(text, "step")
         if step <= 0:
@@ -280,64 +295,79 @@ def _step(request: web.Request, start: int, end: int) -> int:
     return step
 
 
-@_api
-async def series(request: web.Request) -> web.StreamResponse:
-    name = _name(request)
-    start, end = window(request, _HOUR_NS)
-    step = _step(request, start, end)
-    aggregation = request.query.get("aggregation", "") or "avg"
+def series_args(query: Mapping[str, str]) -> dict[str, Any]:
+    """``/api/otlpy/metrics/series`` parameters as :func:`~otlpy.store.queries.metric_series`
+    keyword arguments (``name`` included)."""
+    name = _name(query)
+    start, end = window(query, _HOUR_NS)
+    step = _step(query, start, end)
+    aggregation = query.get("aggregation", "") or "avg"
     if aggregation not in AGGREGATIONS:
         raise ParamError("aggregation", f"unknown aggregation {aggregation!r}: use {AGGREGATIONS}")
-    group_text = request.query.get("group_by", "").strip()
+    group_text = query.get("group_by", "").strip()
     if group_text == "none":
         # one total series: grouping by a key no point has puts every point in one group
         group_by: list[str] | None = ["\x00none"]
     else:
         group_by = [k.strip() for k in group_text.split(",") if k.strip()] or None
-    found = await _queries(request).run(
-        queries.metric_series,
-        name,
-        start=start,
-        end=end,
-        step=step,
-        aggregation=aggregation,
-        attributes=_attributes(request, "attributes"),
-        group_by=group_by,
-    )
-    body = {
+    return {
         "name": name,
         "start": start,
         "end": end,
         "step": step,
         "aggregation": aggregation,
+        "attributes": _attributes(query, "attributes"),
+        "group_by": group_by,
+    }
+
+
+def series_body(args: Mapping[str, Any], found: list[Series]) -> dict[str, Any]:
+    """The ``/api/otlpy/metrics/series`` response for ``found``."""
+    keys = ("name", "start", "end", "step", "aggregation")
+    return {
+        **{k: args[k] for k in keys},
         "series": found[:MAX_SERIES],
         "truncated": len(found) > MAX_SERIES,
     }
-    return json_response(request, body)
 
 
-@_api
-async def histogram(request: web.Request) -> web.StreamResponse:
-    name = _name(request)
-    start, end = window(request, _HOUR_NS)
-    step = _step(request, start, end)
-    text = request.query.get("quantiles", "")
+def histogram_args(query: Mapping[str, str]) -> dict[str, Any]:
+    """``/api/otlpy/metrics/histogram`` parameters as
+    :func:`~otlpy.store.queries.metric_histogram` keyword arguments (``name`` included)."""
+    name = _name(query)
+    start, end = window(query, _HOUR_NS)
+    step = _step(query, start, end)
+    text = query.get("quantiles", "")
     try:
         wanted = [float(v) for v in text.split(",")] if text else [0.5, 0.9, 0.99]
     except ValueError:
         raise ParamError("quantiles", f"quantiles must be numbers, got {text!r}") from None
     if any(not 0 <= v <= 1 for v in wanted):
         raise ParamError("quantiles", "quantiles must be between 0 and 1")
-    found = await _queries(request).run(
-        queries.metric_histogram,
-        name,
-        start=start,
-        end=end,
-        step=step,
-        attributes=_attributes(request, "attributes"),
-        quantiles=wanted,
+    return {
+        "name": name,
+        "start": start,
+        "end": end,
+        "step": step,
+        "attributes": _attributes(query, "attributes"),
+        "quantiles": wanted,
+    }
+
+
+@_api
+async def series(request: web.Request) -> web.StreamResponse:
+    args = series_args(request.query)
+    found = await _queries(request).run(queries.metric_series, **args)
+    return json_response(request, series_body(args, found))
+
+
+@_api
+async def histogram(request: web.Request) -> web.StreamResponse:
+    args = histogram_args(request.query)
+    found = await _queries(request).run(queries.metric_histogram, **args)
+    return json_response(
+        request, {**found, "start": args["start"], "end": args["end"], "step": args["step"]}
     )
-    return json_response(request, {**found, "start": start, "end": end, "step": step})
 
 
 def add_routes(app: web.Application) -> None:

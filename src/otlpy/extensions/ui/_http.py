@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -23,9 +23,19 @@ _COMPRESS_ABOVE = 64 * 1024
 class Queries:
     """Runs blocking store queries on a small thread pool; each thread has its own cursor."""
 
-    def __init__(self, store: Store, executor: ThreadPoolExecutor, *, max_traces: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        executor: ThreadPoolExecutor,
+        *,
+        max_traces: int,
+        otlp_endpoints: Callable[[], Mapping[str, Any]] = dict,
+    ) -> None:
         self.store = store
         self.max_traces = max_traces
+        #: where the collector's otlp receiver listens (asked when the UI asks: it starts
+        #: after the UI)
+        self.otlp_endpoints = otlp_endpoints
         self._executor = executor
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

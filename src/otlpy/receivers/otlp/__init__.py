@@ -19,6 +19,7 @@ change data (it only creates batches), and protobuf requests travel on as the by
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from otlpy.component import Factory, Host, Kind, Settings
 from otlpy.consumer import Consumer
@@ -65,6 +66,25 @@ class OTLPReceiver:
     def http_port(self) -> int | None:
         """The bound OTLP/HTTP port, once started (None without HTTP)."""
         return self._http.port if self._http is not None else None
+
+    @property
+    def endpoints(self) -> dict[str, dict[str, Any]]:
+        """Where each protocol listens, once started: ``{"grpc": {"scheme": "http", "host":
+        "0.0.0.0", "port": 4317}, "http": {...}}`` with the configured host and the bound
+        port; the scheme is https with TLS. A protocol not configured, not started, or on a
+        unix socket is left out."""
+        found: dict[str, dict[str, Any]] = {}
+        protocols = self._config.protocols
+        for name, config, port in (
+            ("grpc", protocols.grpc, self.grpc_port),
+            ("http", protocols.http, self.http_port),
+        ):
+            if config is None or port is None:
+                continue
+            host = config.endpoint.rpartition(":")[0]
+            scheme = "https" if config.tls is not None else "http"
+            found[name] = {"scheme": scheme, "host": host, "port": port}
+        return found
 
     async def start(self, host: Host) -> None:
         """Start the servers; if one cannot start, the other is stopped and the error raised."""

@@ -3,6 +3,7 @@
 import { api } from "./api.js";
 import { clear, h } from "./dom.js";
 import { number } from "./format.js";
+import { setOtlpEndpoints } from "./widgets.js";
 
 const ROUTES = [
   [/^\/(search)?$/, "search", () => import("./views/search.js")],
@@ -75,6 +76,7 @@ async function route() {
 async function refreshInfo() {
   try {
     state.info = await api.info();
+    setOtlpEndpoints(state.info.otlp);
     const c = state.info.counts;
     counts.textContent = `${number(c.spans)} spans · ${number(c.logs)} logs · ${number(
       c.metric_points,
@@ -190,9 +192,9 @@ function start() {
     state.depth = event.state?.depth || 0;
     route();
   });
-  refreshInfo();
   setInterval(refreshInfo, 10000);
-  route();
+  // the first view waits for the info: an empty store's help names the receiver's endpoints
+  refreshInfo().then(route);
 }
 
 start();

@@ -43,9 +43,36 @@ export function errorBox(error) {
   );
 }
 
+// Where the collector's otlp receiver listens ({grpc, http}: {scheme, host, port}), from
+// /api/otlpy/info; null until known, or when this collector has no otlp receiver.
+let otlp = null;
+
+export function setOtlpEndpoints(endpoints) {
+  otlp = endpoints && (endpoints.grpc || endpoints.http) ? endpoints : null;
+}
+
+// A receiver endpoint as an SDK wants it: a wildcard host is this page's host.
+function endpointUrl({ scheme, host, port }) {
+  const wildcard = !host || host === "0.0.0.0" || host === "::" || host === "[::]";
+  const name = wildcard ? window.location.hostname || "localhost" : host;
+  return `${scheme}://${name.includes(":") && !name.startsWith("[") ? `[${name}]` : name}:${port}`;
+}
+
 // How to send data: shown wherever there is nothing to show yet.
 export function sendDataHelp(what = "telemetry") {
   const origin = window.location.hostname || "localhost";
+  // HTTP when the receiver has it (what most SDKs can all speak), else gRPC
+  const use = otlp?.http ? ["http/protobuf", otlp.http] : otlp?.grpc ? ["grpc", otlp.grpc] : null;
+  const endpoint = use ? endpointUrl(use[1]) : `http://${origin}:4318`;
+  const listening = otlp
+    ? [
+        otlp.grpc ? `OTLP/gRPC is on ${endpointUrl(otlp.grpc)}` : "",
+        otlp.http ? `OTLP/HTTP on ${endpointUrl(otlp.http)}` : "",
+      ]
+        .filter(Boolean)
+        .join(" and ") + ". "
+    : "This collector has no otlp receiver that otlpy knows of; by default OTLP/gRPC is on " +
+      "port 4317 and OTLP/HTTP on 4318. ";
   return h(
     "div.empty",
     h("div.empty-icon", "◌"),
@@ -53,7 +80,8 @@ export function sendDataHelp(what = "telemetry") {
     h("p", "Point any OpenTelemetry SDK at otlpy; what it sends shows up here within seconds."),
     h(
       "pre.snippet",
-      `export OTEL_EXPORTER_OTLP_ENDPOINT=http://${origin}:4318\n` +
+      `export OTEL_EXPORTER_OTLP_ENDPOINT=${endpoint}\n` +
+        `export OTEL_EXPORTER_OTLP_PROTOCOL=${use ? use[0] : "http/protobuf"}\n` +
         "export OTEL_SERVICE_NAME=my-service\n\n" +
         "# Python, for example:\n" +
         "pip install opentelemetry-distro opentelemetry-exporter-otlp\n" +
@@ -62,7 +90,7 @@ export function sendDataHelp(what = "telemetry") {
     ),
     h(
       "p.muted",
-      `OTLP/gRPC is on port 4317 and OTLP/HTTP on 4318. `,
+      listening,
       "Grafana can read the same traces: add a Jaeger data source with URL ",
       h("code", window.location.origin),
       ".",
