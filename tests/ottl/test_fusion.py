@@ -240,3 +240,44 @@ def test_a_walk_for_another_signal_is_refused() -> None:
 
     with pytest.raises(ValueError, match="does not apply to logs"):
         parse_statements(['set(attributes["a"], 1)'], "span").execute(ExportLogsServiceRequest())
+
+
+def test_contexts_without_a_generated_walk_run_groups_and_conditions_item_by_item() -> None:
+    from otlpy.ottl import parse_conditions
+
+    statements = [
+        'set(attributes["env"], "prod")',
+        'delete_key(attributes, "secret")',
+        "truncate_all(attributes, 3)",
+    ]
+
+    def resources() -> Any:
+        out = spans_request()
+        attributes = out.resource_spans[0].resource.attributes
+        attributes.add(key="service.name").value.string_value = "checkout"
+        attributes.add(key="secret").value.string_value = "s"
+        return out
+
+    walked = resources()
+    sequence = parse_statements(statements, "resource")
+    sequence.execute(walked)
+    assert walked == one_by_one(statements, resources(), "resource")
+    got = PMap(walked.resource_spans[0].resource.attributes).to_dict()
+    assert got == {"service.name": "che", "env": "pro"}
+
+    guarded = resources()
+    sequence.execute(guarded, parse_conditions(['attributes["absent"] != nil'], "resource"))
+    assert guarded == resources()
+    matching = resources()
+    sequence.execute(matching, parse_conditions(['attributes["secret"] != nil'], "resource"))
+    assert matching == walked
+    failing = ['set(attributes["x"], attributes["absent"] + 1)', 'set(attributes["env"], "p")']
+    assert parse_statements(failing, "resource", error_mode="ignore").execute(resources()) == 1
+    with pytest.raises(ValueError, match="cannot guard"):
+        sequence.execute(resources(), parse_conditions(['name == "x"'], "span"))
+
+
+def test_an_index_not_made_by_a_map_path_has_no_inline_source() -> None:
+    from otlpy.ottl.contexts.common import index_source
+
+    assert index_source(lambda ctx: KeyIndex(Span().attributes)) is None
