@@ -18,10 +18,16 @@ sink, as in ``bench_collector.py``, with ``otlp -> transform -> otlp`` against `
 (bytes forwarded as they came) and ``otlp -> python (hand-written) -> otlp``. Reported: spans per
 second reaching the sink and the collector's CPU microseconds per span.
 
+``--breakdown`` (part 2) starts the collector as ``bench_processors.py collector CONFIG FILE``,
+which is ``otlpy run`` with the receiver's decode, the transform statements and the exporter's
+encode timed by the thread CPU time they take (``time.thread_time``), and adds those per span
+to the table; the rest is the gRPC server and client, the event loop and the pipeline.
+
 Usage (from the repository root)::
 
     .venv/bin/python benchmarks/bench_processors.py                 # both parts, ~1.5 minutes
     .venv/bin/python benchmarks/bench_processors.py --part 1 --rounds 60
+    .venv/bin/python benchmarks/bench_processors.py --part 2 --breakdown
 """
 
 from __future__ import annotations
@@ -200,7 +206,49 @@ service:
 """
 
 
-def part2(warmup: float, window: float, workers: int) -> list[tuple[str, float, float]]:
+STAGES = ("decode", "transform", "encode")
+
+
+def timed_collector_main(config_path: str, stats_path: str) -> int:
+    """``bench_processors.py collector CONFIG FILE``: ``otlpy run``, writing to ``FILE`` the
+    thread CPU seconds spent in each of :data:`STAGES` and how many batches each saw."""
+    from otlpy import cli
+    from otlpy.processors import transform
+
+    totals = {stage: [0.0, 0] for stage in STAGES}
+
+    def timed(stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any) -> Any:
+            start = time.thread_time()
+            try:
+                return fn(*args)
+            finally:
+                totals[stage][0] += time.thread_time() - start
+                totals[stage][1] += 1
+
+        return run
+
+    decode = Batch.decode.__func__  # type: ignore[attr-defined]
+    Batch.decode = classmethod(timed("decode", decode))  # type: ignore[method-assign,assignment]
+    raw = Batch.raw.fget
+    assert raw is not None
+    encode = timed("encode", raw)
+    # only the first read encodes; later ones return the cached bytes
+    Batch.raw = property(  # type: ignore[method-assign,assignment]
+        lambda batch: raw(batch) if batch.has_raw else encode(batch)
+    )
+    transform.TransformGroup.run = timed(  # type: ignore[method-assign]
+        "transform", transform.TransformGroup.run
+    )
+    try:
+        return cli.dispatch(["run", "--config", config_path])
+    finally:
+        Path(stats_path).write_bytes(orjson.dumps(totals))
+
+
+def part2(
+    warmup: float, window: float, workers: int, breakdown: bool
+) -> list[tuple[str, float, float, dict[str, float]]]:
     rows = []
     for label, processors in (
         ("otlp -> otlp (forwarded bytes)", ""),
@@ -214,11 +262,15 @@ def part2(warmup: float, window: float, workers: int) -> list[tuple[str, float, 
         config = workdir / "collector.yaml"
         config.write_text(collector_config(port, sink.port, processors))
         env = {**os.environ, "PYTHONPATH": str(ROOT / "benchmarks")}
+        stats = workdir / "stages.json"
+        command = (
+            [__file__, "collector", str(config), str(stats)]
+            if breakdown
+            else ["-m", "otlpy", "run", "--config", str(config)]
+        )
         collector = subprocess.Popen(
-            ["taskset", "-c", str(COLLECTOR_CORE), sys.executable, "-m", "otlpy", "run",
-             "--config", str(config)],
-            cwd=ROOT, env=env,
-        )  # fmt: skip
+            ["taskset", "-c", str(COLLECTOR_CORE), sys.executable, *command], cwd=ROOT, env=env
+        )
         sender = None
         try:
             wait_for_port(port)
@@ -233,13 +285,14 @@ def part2(warmup: float, window: float, workers: int) -> list[tuple[str, float, 
             time.sleep(warmup)
             times = proc.cpu_times()
             cpu0 = times.user + times.system
-            spans0 = sink.snapshot()[1]
+            requests0, spans0, _ = sink.snapshot()
             start = time.monotonic()
             time.sleep(window)
             elapsed = time.monotonic() - start
             times = proc.cpu_times()
             cpu = times.user + times.system - cpu0
-            spans = sink.snapshot()[1] - spans0
+            requests, spans, _ = sink.snapshot()
+            requests, spans = requests - requests0, spans - spans0
             sender.communicate(timeout=60)
         finally:
             if sender is not None and sender.poll() is None:
@@ -250,8 +303,15 @@ def part2(warmup: float, window: float, workers: int) -> list[tuple[str, float, 
             except subprocess.TimeoutExpired:
                 collector.kill()
             sink_thread.stop()
+            per_span: dict[str, float] = {}
+            if breakdown and stats.is_file():
+                # whole-run averages per batch (warm-up included), as microseconds per span
+                for stage, (seconds, batches) in orjson.loads(stats.read_bytes()).items():
+                    if batches and requests:
+                        per_span[stage] = seconds / batches / (spans / requests) * 1e6
             shutil.rmtree(workdir, ignore_errors=True)
-        rows.append((label, spans / elapsed, cpu / spans * 1e6 if spans else float("nan")))
+        us = cpu / spans * 1e6 if spans else float("nan")
+        rows.append((label, spans / elapsed, us, per_span))
     return rows
 
 
@@ -262,6 +322,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--window", type=float, default=8.0)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument(
+        "--breakdown", action="store_true", help="part 2: time decode, statements, encode"
+    )
+    if len(sys.argv) >= 4 and sys.argv[1] == "collector":
+        sys.exit(timed_collector_main(sys.argv[2], sys.argv[3]))
     args = parser.parse_args()
     if args.part in ("1", "both"):
         print(f"512-span batches, best of {args.rounds}, spans/s on one core")
@@ -272,9 +337,20 @@ def main() -> None:
     if args.part in ("2", "both"):
         os.sched_setaffinity(0, {OTHER_CORE})
         print("\nin a collector (one core), otlpy send -> otlpy run -> gRPC sink")
-        print(f"{'pipeline':36} {'spans/s':>10} {'CPU us/span':>12}")
-        for label, rate, us in part2(args.warmup, args.window, args.workers):
-            print(f"{label:36} {rate:>10,.0f} {us:>12.2f}")
+        header = f"{'pipeline':36} {'spans/s':>10} {'CPU us/span':>12}"
+        if args.breakdown:
+            header += "".join(f" {stage:>10}" for stage in STAGES) + f" {'rest':>8}"
+        print(header)
+        for label, rate, us, stages in part2(
+            args.warmup, args.window, args.workers, args.breakdown
+        ):
+            line = f"{label:36} {rate:>10,.0f} {us:>12.2f}"
+            if args.breakdown:
+                line += "".join(
+                    f" {stages[s]:>10.2f}" if s in stages else f" {'':>10}" for s in STAGES
+                )
+                line += f" {us - sum(stages.values()):>8.2f}"
+            print(line)
 
 
 if __name__ == "__main__":

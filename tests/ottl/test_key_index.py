@@ -139,12 +139,20 @@ POOL = [
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.sampled_from(POOL), min_size=1, max_size=8))
 def test_any_sequence_together_equals_one_at_a_time(statements: list[str]) -> None:
+    from otlpy.ottl.sequence import iter_contexts
+
     together = request()
     parse_statements(statements, "span").execute(together)
     apart = request()
     for statement in statements:
         parse_statements([statement], "span").execute(apart)
     assert together == apart
+    # and item by item, without the generated walk over the request
+    by_item = request()
+    sequence = parse_statements(statements, "span")
+    for ctx in iter_contexts(by_item, "span"):
+        sequence.run(ctx)
+    assert together == by_item
 
 
 def test_a_failing_statement_in_a_group_leaves_the_others_running() -> None:

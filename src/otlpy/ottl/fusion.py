@@ -20,7 +20,16 @@ if TYPE_CHECKING:  # contexts.common uses this module
     from otlpy.ottl.contexts.common import MapOp, TransformContext
     from otlpy.ottl.values import KeyIndex
 
-__all__ = ["Source", "fuse", "indent", "render", "source_of", "with_source"]
+__all__ = [
+    "Source",
+    "build",
+    "fuse",
+    "group_source",
+    "indent",
+    "render",
+    "source_of",
+    "with_source",
+]
 
 # Python lines doing a statement's work (with local names ``ctx``, ``kvs``, ``entries``,
 # ``keys``), and the values its names stand for
@@ -60,28 +69,42 @@ def indent(text: str, by: str = "    ") -> str:
     return "".join(by + line if line.strip() else line for line in text.splitlines(True))
 
 
-def fuse(ops: Sequence[tuple[MapOp, str]]) -> GroupRun:
-    """One function running ``ops`` (with their statement texts, for errors) in order on the
-    map's index, calling the ones without a recorded source."""
-    lines = [
-        "def run(ctx, index, handle):",
-        "    kvs = index.kvs",
-        "    entries = index.entries",
-        "    keys = index.keys",
-    ]
+def group_source(ops: Sequence[tuple[MapOp, str]]) -> Source:
+    """Lines running ``ops`` (with their statement texts, for errors) in order on the map's
+    index (locals ``ctx``, ``index``, ``kvs``, ``entries``, ``keys`` and ``handle``), each in
+    its own ``try``; ops without a recorded source are called."""
+    lines: list[str] = []
     namespace: dict[str, Any] = {}
-    for number, (op, text) in enumerate(ops):
+    for op, text in ops:
         source = source_of(op)
         if source is None:
             source = render("{op}(ctx, index)\n", {"op": op})
         body, names = source
         namespace.update(names)
-        namespace[f"_text_{number}"] = text
-        lines.append("    try:")
-        lines.append(indent(body.rstrip("\n"), " " * 8))
-        lines.append("    except Exception as exc:")
-        lines.append(f"        handle(_text_{number}, exc)")
-    code = "\n".join(lines) + "\n"
+        label, names = render("{text}", {"text": text})
+        namespace.update(names)
+        lines.append("try:")
+        lines.append(indent(body.rstrip("\n")))
+        lines.append("except Exception as exc:")
+        lines.append(f"    handle({label}, exc)")
+    return "\n".join(lines) + "\n", namespace
+
+
+def build(code: str, namespace: dict[str, Any], name: str) -> Any:
+    """Compile generated ``code`` and return the function ``name`` it defines."""
     exec(compile(code, "<ottl fused statements>", "exec"), namespace)  # noqa: S102 - see above
-    run: GroupRun = namespace["run"]
+    return namespace[name]
+
+
+def fuse(ops: Sequence[tuple[MapOp, str]]) -> GroupRun:
+    """One function running ``ops`` (with their statement texts, for errors) in order on the
+    map's index, calling the ones without a recorded source."""
+    body, namespace = group_source(ops)
+    code = (
+        "def run(ctx, index, handle):\n"
+        "    kvs = index.kvs\n"
+        "    entries = index.entries\n"
+        "    keys = index.keys\n" + indent(body)
+    )
+    run: GroupRun = build(code, namespace, "run")
     return run

@@ -15,9 +15,9 @@ from typing import Any
 
 from otlpy.ottl.compile import Compiler
 from otlpy.ottl.contexts import CONTEXTS, ContextSpec, TransformContext, context_spec
-from otlpy.ottl.contexts.common import MapOp, map_op_of
+from otlpy.ottl.contexts.common import MapOp, index_source, map_op_of
 from otlpy.ottl.functions import FunctionDef
-from otlpy.ottl.fusion import fuse
+from otlpy.ottl.fusion import build, fuse, group_source, indent, render
 from otlpy.ottl.grammar import (
     Arg,
     BoolOp,
@@ -314,10 +314,91 @@ def _plan(
     return plan
 
 
+# The loops over an export request down to the items of a context, for the contexts whose
+# statements :func:`_walker` compiles into one function: (request field, scope field, items
+# field, TransformContext slot) per context.
+_WALKS = {
+    "span": ("resource_spans", "scope_spans", "spans", "span"),
+    "log": ("resource_logs", "scope_logs", "log_records", "log"),
+}
+
+Walk = Callable[[Any, TransformContext, "_Errors", "ConditionSequence | None"], None]
+
+
+def _walker(
+    context: str,
+    plan: list[tuple[Callable[[TransformContext], None], str] | _MapGroup],
+    guarded: bool,
+) -> Walk:
+    """One generated function running ``plan`` on every item of a request in ``context``.
+
+    It is what ``for ctx in iter_contexts(...)`` followed by each step does, with the loops,
+    the steps and the fused statements of each map group in one body: per item this saves a
+    generator step, a call per step and the group's call. ``guarded`` runs the steps only on
+    the items matching the conditions handed to the function.
+    """
+    top, middle, items, slot = _WALKS[context]
+    namespace: dict[str, Any] = {}
+    steps: list[str] = []
+    for step in plan:
+        if type(step) is tuple:
+            statement, text = step
+            found = map_op_of(statement)
+            if found is None:
+                code, names = render(
+                    "try:\n    {statement}(ctx)\nexcept Exception as exc:\n"
+                    "    handle({text}, exc)\n",
+                    {"statement": statement, "text": text},
+                )
+                namespace.update(names)
+                steps.append(code)
+                continue
+            # a lone statement on a map: its source saves a call, as in a group
+            index_of, ops = found[1], [(found[2], text)]
+        else:
+            assert isinstance(step, _MapGroup)
+            index_of, ops = step.index_of, step.ops
+        body, names = group_source(ops)
+        namespace.update(names)
+        found_index = index_source(index_of) or render(
+            "index = {index_of}(ctx)\n"
+            "kvs = index.kvs\n"
+            "entries = index.entries\n"
+            "keys = index.keys\n",
+            {"index_of": index_of},
+        )
+        namespace.update(found_index[1])
+        label, names = render("{text}", {"text": ops[0][1]})
+        namespace.update(names)
+        steps.append(
+            f"try:\n{indent(found_index[0])}except Exception as exc:\n"
+            f"    handle({label}, exc)\nelse:\n{indent(body)}"
+        )
+    body = "".join(steps) or "pass\n"
+    if guarded:
+        body = "if conditions.matches(ctx, errors):\n" + indent(body)
+    # only names made here and values handed over in ``namespace`` are in the source
+    code = (
+        "def walk(request, ctx, errors, conditions):\n"
+        "    handle = errors.handle\n"
+        f"    for rc in request.{top}:\n"
+        "        ctx.resource_container = rc\n"
+        "        ctx.resource = rc.resource\n"
+        f"        for sc in rc.{middle}:\n"
+        "            ctx.scope_container = sc\n"
+        "            ctx.scope = sc.scope\n"
+        f"            for item in sc.{items}:\n"
+        f"                ctx.{slot} = item\n"
+        "                ctx._cache = ctx._index = None\n" + indent(body, " " * 16)
+    )
+    walk: Walk = build(code, namespace, "walk")
+    return walk
+
+
 class StatementSequence:
     """Compiled statements of one context, run in order on every item."""
 
-    __slots__ = ("_plan", "context", "error_mode", "statements", "texts")
+    __slots__ = ("_plan", "_walks", "context", "error_mode", "statements", "texts")
 
     def __init__(
         self,
@@ -331,6 +412,8 @@ class StatementSequence:
         self.texts = list(texts)
         self.error_mode = error_mode
         self._plan = _plan(self.statements)
+        # generated on first use (per guarded or not): compiling costs more than one batch
+        self._walks: dict[bool, Walk] = {}
 
     def run(self, ctx: TransformContext, errors: _Errors | None = None) -> None:
         """Run every statement on the item ``ctx`` points at."""
@@ -344,12 +427,19 @@ class StatementSequence:
         match them (the transform processor's group ``conditions``)."""
         errors = _Errors(self.error_mode)
         plan = self._plan
-        if conditions is not None:
-            if conditions.context != self.context:
-                raise ValueError(
-                    f"conditions of the {conditions.context} context cannot guard statements "
-                    f"of the {self.context} context"
-                )
+        if conditions is not None and conditions.context != self.context:
+            raise ValueError(
+                f"conditions of the {conditions.context} context cannot guard statements "
+                f"of the {self.context} context"
+            )
+        walk_fields = _WALKS.get(self.context)
+        if walk_fields is not None and hasattr(request, walk_fields[0]):
+            guarded = conditions is not None
+            walk = self._walks.get(guarded)
+            if walk is None:
+                walk = self._walks[guarded] = _walker(self.context, plan, guarded)
+            walk(request, TransformContext(), errors, conditions)
+        elif conditions is not None:
             for ctx in iter_contexts(request, self.context):
                 if conditions.matches(ctx, errors):
                     _run_plan(plan, ctx, errors)

@@ -16,6 +16,7 @@ import base64
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -133,6 +134,9 @@ def duration_ns(value: timedelta) -> int:
     return ns + (getattr(value, "_sub", 0) if isinstance(value, Duration) else 0)
 
 
+_KEY_OF = attrgetter("key")
+
+
 class KeyIndex:
     """The keys of one attribute map, in order, shared by the statements run on one item.
 
@@ -151,7 +155,7 @@ class KeyIndex:
         # holding the KeyValue wrappers keeps upb from building them again on the next pass,
         # which costs several times more than the first
         self.entries: list[Any] = list(kvs)
-        self.keys: list[str] = [kv.key for kv in self.entries]
+        self.keys: list[str] = list(map(_KEY_OF, self.entries))
         self.epoch = KeyIndex.current
 
     def add(self, key: str) -> Any:

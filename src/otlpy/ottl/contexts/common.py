@@ -16,7 +16,7 @@ from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import KeyValueList
 
-from otlpy.ottl.fusion import render, with_source
+from otlpy.ottl.fusion import Source, render, with_source
 from otlpy.ottl.grammar import Field
 from otlpy.ottl.values import (
     KeyIndex,
@@ -334,6 +334,8 @@ def map_path(kvs_of: Getter, keys: Sequence[Key], map_id: str | None = None) -> 
             index = key_index(ctx, kvs)
         return index
 
+    index_of.ottl_kvs_of = kvs_of  # type: ignore[attr-defined]  # for index_source
+
     if not keys:
 
         def get_map(ctx: TransformContext) -> Any:
@@ -454,6 +456,43 @@ def map_path(kvs_of: Getter, keys: Sequence[Key], map_id: str | None = None) -> 
         set_in_any(ctx, target, rest, value)
 
     return GetSetter(get_keyed, set_keyed)
+
+
+def index_source(index_of: Callable[[TransformContext], KeyIndex]) -> Source | None:
+    """Python lines doing what ``index_of`` (made by :func:`map_path`) does, leaving the map
+    and its index in the locals ``kvs``, ``entries``, ``keys`` and ``index``; None for other
+    functions.
+
+    The first map an item's statements touch needs a new index: made inline, it costs no
+    call to ``index_of`` and none to ``KeyIndex.__init__``, on every item.
+    """
+    kvs_of = getattr(index_of, "ottl_kvs_of", None)
+    if kvs_of is None:
+        return None
+    return render(
+        "kvs = {kvs_of}(ctx)\n"
+        "if ctx._index is None:\n"
+        "    entries = list(kvs)\n"
+        "    keys = list(map({key_of}, entries))\n"
+        "    index = {new}({KeyIndex})\n"
+        "    index.kvs = kvs\n"
+        "    index.entries = entries\n"
+        "    index.keys = keys\n"
+        "    index.epoch = {KeyIndex}.current\n"
+        "    ctx._index = {id(kvs): index}\n"
+        "else:\n"
+        "    index = {index_of}(ctx)\n"
+        "    kvs = index.kvs\n"
+        "    entries = index.entries\n"
+        "    keys = index.keys\n",
+        {
+            "kvs_of": kvs_of,
+            "key_of": attrgetter("key"),
+            "new": object.__new__,
+            "KeyIndex": KeyIndex,
+            "index_of": index_of,
+        },
+    )
 
 
 def any_path(any_of: Getter, keys: Sequence[Key]) -> GetSetter:
