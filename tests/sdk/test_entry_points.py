@@ -90,3 +90,71 @@ def test_configurator_over_http(http_server: HttpOtlpServer) -> None:
     assert any(b"hits" in r for r in http_server.received["metrics"])
     assert http_server.content_types["logs"] == ["application/json"]
     assert b"hello from the app" in http_server.received["logs"][0]
+
+
+# Run by `opentelemetry-instrument`: the configurator comes from the entry point, not the app.
+INSTRUMENTED_APP = textwrap.dedent(
+    """
+    from opentelemetry import _logs, trace
+
+    provider = trace.get_tracer_provider()
+    for processor in provider._active_span_processor._span_processors:
+        print("span processor", type(processor).__module__, type(processor).__name__)
+    with trace.get_tracer("app").start_as_current_span("instrumented-request"):
+        _logs.get_logger("app").emit(body="hello from the instrumented app")
+    provider.shutdown()
+    _logs.get_logger_provider().shutdown()
+    """
+)
+INSTRUMENT = (
+    "import sys\n"
+    "from opentelemetry.instrumentation.auto_instrumentation import run\n"
+    "sys.argv[0] = 'opentelemetry-instrument'\n"
+    "run()\n"
+)
+
+
+def _instrument(env: dict[str, str]) -> str:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    full.update(env)
+    result = subprocess.run(
+        [sys.executable, "-c", INSTRUMENT, sys.executable, "-c", INSTRUMENTED_APP],
+        check=False,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_opentelemetry_instrument_gets_our_processors(grpc_server: GrpcOtlpServer) -> None:
+    out = _instrument(
+        {
+            "OTEL_PYTHON_CONFIGURATOR": "otlpy",
+            "OTEL_TRACES_EXPORTER": "otlpy",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "otlpy",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": grpc_server.endpoint,
+        }
+    )
+    assert "span processor otlpy.sdk._processor BatchSpanProcessor" in out
+    assert b"instrumented-request" in grpc_server.received["traces"][0]
+    assert b"hello from the instrumented app" in grpc_server.received["logs"][0]
+
+
+def test_other_exporters_keep_the_sdk_processor(grpc_server: GrpcOtlpServer) -> None:
+    # one of them is not ours: the SDK's processor for all, exactly as the SDK configures it
+    out = _instrument(
+        {
+            "OTEL_PYTHON_CONFIGURATOR": "otlpy",
+            "OTEL_TRACES_EXPORTER": "otlpy,console",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": grpc_server.endpoint,
+        }
+    )
+    processors = [line for line in out.splitlines() if line.startswith("span processor")]
+    assert processors == ["span processor opentelemetry.sdk.trace.export BatchSpanProcessor"] * 2
+    assert b"instrumented-request" in grpc_server.received["traces"][0]
