@@ -158,6 +158,7 @@ def test_validation_reports_paths_and_columns() -> None:
     assert "column 15" in problems["trace_statements[1]"]
     assert 'undefined function "nope"' in problems["trace_statements[2]"]
     assert "cannot infer the context" in problems["trace_statements[3]"]
+    assert "`context:` key" in problems["trace_statements[3]"]
     assert "cannot be used with traces" in problems["trace_statements[4]"]
     assert "column 23" in problems["trace_statements[5].statements[0]"]
     assert "trace_statements[5].statements[1]" in problems

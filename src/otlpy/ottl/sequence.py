@@ -136,8 +136,8 @@ def infer_context(nodes: Iterable[Node]) -> str:
                 best = "span"
     if best is None:
         raise ContextInferenceError(
-            "cannot infer the context: name one (context=...) or prefix paths with it "
-            "(e.g. span.name)"
+            "cannot infer the context: name it (the group's `context:` key in a config) or "
+            "prefix paths with it (e.g. span.name)"
         )
     return best
 
