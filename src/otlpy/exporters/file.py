@@ -39,7 +39,7 @@ from otlpy.config.decode import Duration, decode
 from otlpy.errors import ConfigProblem, PartialSuccess, PermanentError, RetryableError
 from otlpy.exporterhelper import Exporter, RetryConfig
 from otlpy.pdata import Batch, Signal, count_items, request_type
-from otlpy.wire.otlp_json import decode_request, encode_request
+from otlpy.wire.otlp_json import decode_request, encode_request, protobuf_to_json
 
 __all__ = ["FileConfig", "FileExporter", "GroupByConfig", "RotationConfig", "factory", "read_file"]
 
@@ -366,9 +366,12 @@ class FileExporter:
         )
 
     def _write(self, signal: Signal, raw: bytes | None, message: Any) -> int:
-        """Write one batch (worker thread); returns the items dropped by group_by."""
-        if not self.config.group_by.enabled:
-            record = raw if raw is not None else self._encode(message)
+        """Write one batch (worker thread); returns the items dropped by group_by.
+
+        ``raw`` is given without group_by, ``message`` with it.
+        """
+        if raw is not None:  # no group_by: the batch as it came, or as JSON made from its bytes
+            record = protobuf_to_json(signal, raw) if self.config.format == "json" else raw
             writer = self._writer(Path(self.config.path))
             writer.write(record)
             if self.config.flush_interval == 0:
@@ -424,7 +427,7 @@ class FileExporter:
         """Write one batch on the worker thread."""
         if self._executor is None:
             raise RetryableError("the file exporter is not started")
-        need_message = self.config.format == "json" or self.config.group_by.enabled
+        need_message = self.config.group_by.enabled
         # The batch is read here, on the event loop, so that only this thread touches its cache.
         raw = None if need_message else batch.raw
         message = batch.message if need_message else None
