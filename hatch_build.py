@@ -2,12 +2,13 @@
 
 The modules listed under ``[tool.hatch.build.hooks.custom] compile`` stay plain Python in the
 source tree; this hook compiles them while a wheel is built, so an installed otlpy runs them as
-native code (the SDK encoders are about a third faster that way). Nothing depends on it:
+native code (SDK spans encode in about 5 us instead of 6.3 that way). Nothing depends on it:
 
 - a wheel gets the extensions beside the sources (the sources stay importable);
-- an editable install (``pip install -e .``) gets them written next to the sources in ``src/``,
-  where ``otlpy.wire._compiled`` ignores any that is older than its source, so an edited module
-  is never shadowed by a stale build;
+- an editable install (``pip install -e .``) gets them written next to the sources in ``src/``
+  (replacing every extension an earlier install left there), where ``otlpy.wire._compiled``
+  ignores any that is older than its source, so an edited module is never shadowed by a stale
+  build;
 - ``OTLPY_COMPILE=0`` skips compiling, and a machine without a C compiler gets a warning and the
   pure-Python package, never a failed install.
 """
@@ -54,14 +55,21 @@ class CompileHook(BuildHookInterface):
     PLUGIN_NAME = "custom"
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
-        if self.target_name != "wheel" or os.environ.get("OTLPY_COMPILE", "1") == "0":
+        if self.target_name != "wheel":
             return
         root = Path(self.root)
+        suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+        if version == "editable":
+            # what an earlier install compiled (maybe a module no longer listed) must not outlive it
+            for stale in (root / "src").rglob(f"*{suffix}"):
+                stale.unlink()
+        if os.environ.get("OTLPY_COMPILE", "1") == "0":
+            return
         sources = [root / "src" / path for path in self.config.get("compile", [])]
         if not sources:
             return
         self._workdir = Path(tempfile.mkdtemp(prefix="otlpy-mypyc-"))
-        built = self._compile(sources, self._workdir)
+        built = self._compile(sources, self._workdir, suffix)
         if built is None:
             return
         package_root = root / "src"
@@ -84,9 +92,8 @@ class CompileHook(BuildHookInterface):
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _compile(self, sources: list[Path], workdir: Path) -> list[Path] | None:
+    def _compile(self, sources: list[Path], workdir: Path, suffix: str) -> list[Path] | None:
         """The built extension files under ``workdir / "lib"``, or None (with a warning)."""
-        suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
         setup = workdir / "setup.py"
         setup.write_text(_SETUP.format(paths=[str(path) for path in sources]))
         command = [
