@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from otlpy.config.loader import expand, load_files, merge
 from otlpy.errors import ConfigError
@@ -73,3 +74,13 @@ def test_load_files_merges_and_reports(tmp_path: Path) -> None:
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
     assert load_files([empty], {}) == {}
+
+
+def test_double_colon_keys_are_nested_paths() -> None:
+    # the Collector's key delimiter: `otlpy run -c config.yaml -c 'yaml:...'` edits one setting
+    base = {"processors": {"batch": {"timeout": "1s", "send_batch_size": 100}}}
+    edit = "yaml:processors::batch::timeout: 2s"
+    loaded = load_files([f"yaml:{yaml.safe_dump(base)}", edit], {})
+    assert loaded == {"processors": {"batch": {"timeout": "2s", "send_batch_size": 100}}}
+    nested = load_files(["yaml:{a::b: 1, a: {c: 2}, l: [{x::y: 3}]}"], {})
+    assert nested == {"a": {"b": 1, "c": 2}, "l": [{"x": {"y": 3}}]}

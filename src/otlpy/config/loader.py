@@ -70,6 +70,27 @@ def expand(
     return walk(data, path), problems
 
 
+def _nest(node: Any) -> Any:
+    """Keys holding ``::`` spelled out as nested mappings, as the Collector reads them.
+
+    ``{"exporters::debug::verbosity": "detailed"}`` is ``{"exporters": {"debug": {"verbosity":
+    "detailed"}}}``: the Collector's key delimiter, most useful in ``--config yaml:...``.
+    """
+    if isinstance(node, list):
+        return [_nest(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[Any, Any] = {}
+    for raw_key, raw_value in node.items():
+        key, value = raw_key, _nest(raw_value)
+        if isinstance(raw_key, str) and "::" in raw_key:
+            key, *rest = raw_key.split("::")
+            for part in reversed(rest):
+                value = {part: value}
+        out[key] = merge(out[key], value) if key in out else value
+    return out
+
+
 def merge(base: Any, override: Any) -> Any:
     """Deep-merge mappings (later files win); lists and scalars are replaced."""
     if isinstance(base, dict) and isinstance(override, dict):
@@ -85,7 +106,8 @@ def load_files(
 ) -> dict[str, Any]:
     """Load, merge and expand config files; raises :class:`ConfigError` listing every problem.
 
-    A ``yaml:`` prefixed argument is inline YAML, as the Collector's ``--config`` accepts.
+    A ``yaml:`` prefixed argument is inline YAML, as the Collector's ``--config`` accepts, and
+    keys holding ``::`` are nested paths (``yaml:processors::batch::timeout: 2s``).
     """
     merged: Any = {}
     problems: list[ConfigProblem] = []
@@ -107,7 +129,7 @@ def load_files(
         if not isinstance(data, dict):
             problems.append(ConfigProblem("", f"{text_source}: the top level must be a mapping"))
             continue
-        merged = merge(merged, data)
+        merged = merge(merged, _nest(data))
     if problems:
         raise ConfigError(problems)
     expanded, problems = expand(merged, environ)
