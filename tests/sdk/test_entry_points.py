@@ -46,11 +46,12 @@ def test_names_resolve_to_our_classes(monkeypatch: pytest.MonkeyPatch) -> None:
     assert logs == {"otlpy_proto_grpc": otlpy.sdk.grpc.OTLPLogExporter}
 
 
-def _run_app(env: dict[str, str]) -> None:
+def _run(args: list[str], env: dict[str, str]) -> str:
+    """Run ``python ARGS`` with only the given ``OTEL_*`` variables; its standard output."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     full.update(env)
     result = subprocess.run(
-        [sys.executable, "-c", APP],
+        [sys.executable, *args],
         check=False,
         env=full,
         capture_output=True,
@@ -58,6 +59,11 @@ def _run_app(env: dict[str, str]) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _run_app(env: dict[str, str]) -> None:
+    _run(["-c", APP], env)
 
 
 def test_configurator_over_grpc(grpc_server: GrpcOtlpServer) -> None:
@@ -115,18 +121,7 @@ INSTRUMENT = (
 
 
 def _instrument(env: dict[str, str]) -> str:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    full.update(env)
-    result = subprocess.run(
-        [sys.executable, "-c", INSTRUMENT, sys.executable, "-c", INSTRUMENTED_APP],
-        check=False,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return _run(["-c", INSTRUMENT, sys.executable, "-c", INSTRUMENTED_APP], env)
 
 
 def test_opentelemetry_instrument_gets_our_processors(grpc_server: GrpcOtlpServer) -> None:
