@@ -321,3 +321,49 @@ def test_log_records_read_their_index_from_bytes() -> None:
     for statement in statements:
         parse_statements([statement], "log").execute(apart)
     assert out == apart
+
+
+def test_bytes_that_do_not_scan_fall_back_to_the_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+
+    monkeypatch.setattr(KeyIndex, "from_bytes", True)
+    monkeypatch.setattr(KeyIndex, "scan_min", 0)
+    # field 9 of a LogRecord is its trace id: as a pair, its key runs past its end
+    owner = LogRecord(trace_id=b"\x0a\x05ab")
+    owner.attributes.add(key="k")
+    index = KeyIndex.scanned(owner.attributes, owner, 9)
+    assert index.keys == ["k"] and index.entries[0].key == "k"
+
+
+@pytest.mark.usefixtures("from_bytes")
+def test_truncate_as_a_map_op_reads_only_long_entries_of_a_scanned_index() -> None:
+    from otlpy.ottl.contexts.common import TransformContext, map_op_of
+
+    statement = parse_statements(["truncate_all(attributes, 4)"], "span").statements[0][0]
+    found = map_op_of(statement)
+    assert found is not None
+    span = many().resource_spans[0].scope_spans[0].spans[3]
+    index = KeyIndex.scanned(span.attributes, span, 9)
+    ctx = TransformContext()
+    ctx.span = span
+    found[2](ctx, index)
+    # "c"/"b" and "tmp.x" were within the limit or not strings: never read
+    assert [type(e) is int for e in index.entries] == [False, True, False, True, False]
+    assert PMap(span.attributes).to_dict() == {
+        "a": "xxxx",
+        "b": 3,
+        "long": "éé",
+        "tmp.x": True,
+        "k03": "yyyy",
+    }
+
+
+def test_put_empty_without_an_index_retires_indexes() -> None:
+    kvs = request().resource_spans[0].scope_spans[0].spans[0].attributes
+    index = KeyIndex(kvs)
+    value = PMap(kvs).put_empty("a")
+    assert value.WhichOneof("value") is None and not index.valid()
+    fresh = KeyIndex(kvs)
+    assert PMap(kvs, fresh).put_empty("b").WhichOneof("value") is None and fresh.valid()
+    assert PMap(kvs, fresh).put_empty("absent") is not None and not fresh.valid()
+    assert PMap(kvs).keys()[-1] == "absent"

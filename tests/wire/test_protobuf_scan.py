@@ -150,3 +150,19 @@ def test_other_fields_of_every_wire_type_are_skipped() -> None:
     assert scan_attributes(data, 9) == (["k"], [-1])
     with pytest.raises(ValueError, match="path"):
         scan_items(data, [9])
+
+
+def test_tags_past_one_byte_and_items_past_their_request() -> None:
+    span = Span(name="s")
+    span.attributes.add(key="k").value.string_value = "v"
+    pair = span.attributes[0].SerializeToString()
+    # field 20 (a two-byte tag) before the list, inside the pair, and in the request
+    two_byte = encode_tag(20, 0) + encode_varint(1)
+    inside = two_byte + pair
+    data = two_byte + encode_tag(9, 2) + encode_varint(len(inside)) + inside
+    assert scan_attributes(data, 9) == (["k"], [1])
+    assert scan_items(two_byte + encode_tag(1, 2) + encode_varint(len(data)) + data, [1, 9]) == [
+        (["k"], [1])
+    ]
+    with pytest.raises(ValueError, match="truncated"):
+        scan_items(encode_tag(1, 2) + encode_varint(5) + b"\x00", [1, 9])
