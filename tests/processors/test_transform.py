@@ -180,3 +180,38 @@ def test_scope_alias_and_uppercase_context() -> None:
         },
     )
     assert problems == {}
+
+
+async def test_received_bytes_serve_the_first_group_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from otlpy.ottl.values import KeyIndex
+    from otlpy.pdata import Batch
+
+    monkeypatch.setattr(KeyIndex, "from_bytes", True)  # also when the scanner is pure Python
+    statements = [
+        {
+            "context": "span",
+            "statements": [
+                'delete_key(attributes, "index")',
+                'set(attributes["long"], "abcdefgh")',
+                "truncate_all(attributes, 3)",
+            ],
+        },
+        # a second group sees the spans as the first left them, not as received
+        {
+            "context": "span",
+            "statements": [
+                'set(attributes["again"], attributes["long"])',
+                "truncate_all(attributes, 2)",
+            ],
+        },
+    ]
+    h = Harness(factory, {"trace_statements": statements})
+    raw = traces(3).SerializeToString()
+    await h.processor.consume(Batch(Signal.TRACES, raw=raw))
+    out = h.sink.batches[-1].message
+    for span in out.resource_spans[0].scope_spans[0].spans:
+        got = attrs(span)
+        assert "index" not in got and got["long"] == "ab" and got["again"] == "ab"
+    again = await Harness(factory, {"trace_statements": statements}).run(traces(3))
+    spans = [s.attributes for s in out.resource_spans[0].scope_spans[0].spans]
+    assert spans == [s.attributes for s in again.resource_spans[0].scope_spans[0].spans]

@@ -121,6 +121,10 @@ class Compiler:
             if cond(ctx):
                 op(ctx, index)
 
+        # truncate_all's reads of value lengths (see index_source) happen under a where too
+        where_op.ottl_uses_lengths = getattr(  # type: ignore[attr-defined]
+            op, "ottl_uses_lengths", False
+        )
         body = source_of(op)
         if body is not None:
             test = source_of(cond) or render("{cond}(ctx)", {"cond": cond})

@@ -35,6 +35,7 @@ from otlpy.ottl.grammar import (
     parse_value,
 )
 from otlpy.ottl.values import KeyIndex, OttlError, to_python
+from otlpy.wire.protobuf_scan import scan_items
 
 __all__ = [
     "ConditionSequence",
@@ -322,15 +323,23 @@ _WALKS = {
     "log": ("resource_logs", "scope_logs", "log_records", "log"),
 }
 
-Walk = Callable[[Any, TransformContext, "_Errors", "ConditionSequence | None"], None]
+# The field numbers from an export request down to its items' attribute lists, for
+# otlpy.wire.protobuf_scan.scan_items: resource_spans, scope_spans, spans, Span.attributes;
+# resource_logs, scope_logs, log_records, LogRecord.attributes.
+_SCAN_PATHS = {"span": [1, 2, 2, 9], "log": [1, 2, 2, 6]}
+
+Walk = Callable[
+    [Any, TransformContext, "_Errors", "ConditionSequence | None", "list[Any] | None"], None
+]
 
 
 def _walker(
     context: str,
     plan: list[tuple[Callable[[TransformContext], None], str] | _MapGroup],
     guarded: bool,
-) -> Walk:
-    """One generated function running ``plan`` on every item of a request in ``context``.
+) -> tuple[Walk, bool]:
+    """One generated function running ``plan`` on every item of a request in ``context``,
+    and whether it takes the attribute keys of the items from a scan of the request's bytes.
 
     It is what ``for ctx in iter_contexts(...)`` followed by each step does, with the loops,
     the steps and the fused statements of each map group in one body: per item this saves a
@@ -340,6 +349,8 @@ def _walker(
     top, middle, items, slot = _WALKS[context]
     namespace: dict[str, Any] = {}
     steps: list[str] = []
+    # only the first step sees the item as it was in the request's bytes
+    scanned_map: str | None = f"{slot}.attributes"
     for step in plan:
         if type(step) is tuple:
             statement, text = step
@@ -360,7 +371,11 @@ def _walker(
             index_of, ops = step.index_of, step.ops
         body, names = group_source(ops)
         namespace.update(names)
-        found_index = index_source(index_of) or render(
+        # an index read from the item's bytes pays when a statement uses its value lengths
+        serialize = any(getattr(op, "ottl_uses_lengths", False) for op, _text in ops)
+        found_index = index_source(
+            index_of, scanned_map if not steps else None, serialize
+        ) or render(
             "index = {index_of}(ctx)\n"
             "kvs = index.kvs\n"
             "entries = index.entries\n"
@@ -374,13 +389,15 @@ def _walker(
             f"try:\n{indent(found_index[0])}except Exception as exc:\n"
             f"    handle({label}, exc)\nelse:\n{indent(body)}"
         )
+    uses_scans = "scans[n]" in "".join(steps)
     body = "".join(steps) or "pass\n"
     if guarded:
         body = "if conditions.matches(ctx, errors):\n" + indent(body)
     # only names made here and values handed over in ``namespace`` are in the source
     code = (
-        "def walk(request, ctx, errors, conditions):\n"
+        "def walk(request, ctx, errors, conditions, scans):\n"
         "    handle = errors.handle\n"
+        "    n = -1\n"
         f"    for rc in request.{top}:\n"
         "        ctx.resource_container = rc\n"
         "        ctx.resource = rc.resource\n"
@@ -389,10 +406,12 @@ def _walker(
         "            ctx.scope = sc.scope\n"
         f"            for item in sc.{items}:\n"
         f"                ctx.{slot} = item\n"
-        "                ctx._cache = ctx._index = None\n" + indent(body, " " * 16)
+        + ("                n += 1\n" if uses_scans else "")
+        + "                ctx._cache = ctx._index = None\n"
+        + indent(body, " " * 16)
     )
     walk: Walk = build(code, namespace, "walk")
-    return walk
+    return walk, uses_scans
 
 
 class StatementSequence:
@@ -413,18 +432,26 @@ class StatementSequence:
         self.error_mode = error_mode
         self._plan = _plan(self.statements)
         # generated on first use (per guarded or not): compiling costs more than one batch
-        self._walks: dict[bool, Walk] = {}
+        self._walks: dict[bool, tuple[Walk, bool]] = {}
 
     def run(self, ctx: TransformContext, errors: _Errors | None = None) -> None:
         """Run every statement on the item ``ctx`` points at."""
         _run_plan(self._plan, ctx, errors or _Errors(self.error_mode))
 
-    def execute(self, request: Any, conditions: ConditionSequence | None = None) -> int:
+    def execute(
+        self,
+        request: Any,
+        conditions: ConditionSequence | None = None,
+        raw: bytes | None = None,
+    ) -> int:
         """Run the statements on every item of an export request; returns how many statement
         runs failed (and were ignored). Raises :class:`OttlRuntimeError` in propagate mode.
 
         With ``conditions`` (of the same context), the statements run only on the items that
-        match them (the transform processor's group ``conditions``)."""
+        match them (the transform processor's group ``conditions``). ``raw``, when given, must
+        be the request serialized as it is now (as received, before anything changed it): the
+        keys of span and log attributes are then read from it, which costs far less than
+        reading them from the messages."""
         errors = _Errors(self.error_mode)
         plan = self._plan
         if conditions is not None and conditions.context != self.context:
@@ -435,10 +462,14 @@ class StatementSequence:
         walk_fields = _WALKS.get(self.context)
         if walk_fields is not None and hasattr(request, walk_fields[0]):
             guarded = conditions is not None
-            walk = self._walks.get(guarded)
-            if walk is None:
-                walk = self._walks[guarded] = _walker(self.context, plan, guarded)
-            walk(request, TransformContext(), errors, conditions)
+            found = self._walks.get(guarded)
+            if found is None:
+                found = self._walks[guarded] = _walker(self.context, plan, guarded)
+            walk, uses_scans = found
+            scans = None
+            if raw is not None and uses_scans and KeyIndex.from_bytes:
+                scans = _scan_request(raw, request, self.context)
+            walk(request, TransformContext(), errors, conditions, scans)
         elif conditions is not None:
             for ctx in iter_contexts(request, self.context):
                 if conditions.matches(ctx, errors):
@@ -470,6 +501,21 @@ class StatementSequence:
                     step.run(ctx, index, handle)  # type: ignore[union-attr]
         errors.report()
         return errors.count
+
+
+def _scan_request(raw: bytes, request: Any, context: str) -> list[Any] | None:
+    """The attribute keys and value lengths of every item of ``request`` read from ``raw``
+    (see :func:`~otlpy.wire.protobuf_scan.scan_items`), or None when they cannot be."""
+    try:
+        scans = scan_items(raw, _SCAN_PATHS[context])
+    except ValueError:  # not protobuf's own bytes: read the messages
+        return None
+    top, middle, items, _slot = _WALKS[context]
+    count = sum(
+        len(getattr(sc, items)) for rc in getattr(request, top) for sc in getattr(rc, middle)
+    )
+    # bytes of another request would put each item's keys on the wrong item
+    return scans if len(scans) == count else None
 
 
 def _run_plan(

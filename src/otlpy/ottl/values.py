@@ -22,6 +22,9 @@ from typing import Any
 import orjson
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValueList
 
+from otlpy.wire._compiled import is_compiled
+from otlpy.wire.protobuf_scan import scan_attributes
+
 __all__ = [
     "Duration",
     "KeyIndex",
@@ -135,6 +138,7 @@ def duration_ns(value: timedelta) -> int:
 
 
 _KEY_OF = attrgetter("key")
+_SCAN_COMPILED = is_compiled("otlpy.wire.protobuf_scan")
 
 
 class KeyIndex:
@@ -143,12 +147,26 @@ class KeyIndex:
     Finding a key in an OTLP map means touching every ``KeyValue`` message before it; the
     index reads the keys once per item and is kept in step by the changes made through it.
     Any other change to a map's keys calls :func:`keys_changed`, which retires every index.
+
+    ``entries[i]`` is the ``KeyValue`` message of ``keys[i]`` or, in an index read from the
+    serialized item (:meth:`scanned`), an ``int`` until something asks for that entry: the
+    byte length of its string value, -1 for other values. Such a number is exact, because
+    every write to an entry's value goes through a message that was first put in its place
+    (by :meth:`entry`, :meth:`all_entries` or the generated code doing what they do), and
+    :func:`keys_changed` retires the index on any other change: ``truncate_all`` reads only
+    the entries whose number says the text may be too long.
     """
 
     __slots__ = ("entries", "epoch", "keys", "kvs")
 
     #: bumped by :func:`keys_changed`
     current = 0
+
+    #: read the keys of span and log attribute maps from the serialized item (set when the
+    #: compiled scanner is installed: the pure-Python scan costs more than it saves)
+    from_bytes = _SCAN_COMPILED
+    #: maps with fewer entries are read from their messages (serializing costs more)
+    scan_min = 4
 
     def __init__(self, kvs: Any) -> None:
         self.kvs = kvs
@@ -157,6 +175,40 @@ class KeyIndex:
         self.entries: list[Any] = list(kvs)
         self.keys: list[str] = list(map(_KEY_OF, self.entries))
         self.epoch = KeyIndex.current
+
+    @classmethod
+    def scanned(cls, kvs: Any, owner: Any, number: int) -> KeyIndex:
+        """The index of ``kvs``, the ``KeyValue`` list at field ``number`` of the message
+        ``owner``, read from ``owner``'s serialized bytes when that is cheaper."""
+        if not cls.from_bytes or len(kvs) < cls.scan_min:
+            return cls(kvs)
+        try:
+            keys, sizes = scan_attributes(owner.SerializeToString(), number)
+        except ValueError:  # not expected from protobuf's own bytes: read the messages
+            return cls(kvs)
+        if len(keys) != len(kvs):  # ``owner`` does not hold ``kvs`` at ``number``
+            return cls(kvs)
+        index: KeyIndex = object.__new__(cls)
+        index.kvs = kvs
+        index.keys = keys
+        index.entries = sizes
+        index.epoch = KeyIndex.current
+        return index
+
+    def entry(self, i: int) -> Any:
+        """The ``KeyValue`` message at position ``i``."""
+        kv = self.entries[i]
+        if kv.__class__ is int:
+            kv = self.entries[i] = self.kvs[i]
+        return kv
+
+    def all_entries(self) -> list[Any]:
+        """Every ``KeyValue`` message, in order (the list the index keeps, filled in)."""
+        entries = self.entries
+        for i, kv in enumerate(entries):
+            if kv.__class__ is int:
+                entries[i] = self.kvs[i]
+        return entries
 
     def add(self, key: str) -> Any:
         """Append ``key`` (known to be absent) and return its ``AnyValue``."""
@@ -214,13 +266,13 @@ class PMap:
     def entries(self) -> Any:
         """The ``KeyValue`` messages, from the index when there is one."""
         index = self._index()
-        return self.kvs if index is None else index.entries
+        return self.kvs if index is None else index.all_entries()
 
     def get(self, key: str) -> Any:
         index = self._index()
         if index is not None:
             keys = index.keys
-            return any_to_py(index.entries[keys.index(key)].value) if key in keys else None
+            return any_to_py(index.entry(keys.index(key)).value) if key in keys else None
         for kv in self.kvs:
             if kv.key == key:
                 return any_to_py(kv.value)
@@ -231,9 +283,12 @@ class PMap:
         index = self._index()
         if index is not None:
             keys = index.keys
-            return index.entries[keys.index(key)].value if key in keys else None
+            return index.entry(keys.index(key)).value if key in keys else None
         for kv in self.kvs:
             if kv.key == key:
+                if self.index is not None:
+                    # the caller may write the value behind the back of a newer index
+                    keys_changed()
                 return kv.value
         return None
 
@@ -248,22 +303,26 @@ class PMap:
         if index is not None:
             keys = index.keys
             if key in keys:
-                set_any(index.entries[keys.index(key)].value, value)
+                set_any(index.entry(keys.index(key)).value, value)
             else:
                 set_any(index.add(key), value)
             return
         for kv in self.kvs:
             if kv.key == key:
                 set_any(kv.value, value)
+                # a value changed without an index: the lengths a newer index holds are stale
+                keys_changed()
                 return
         set_any(self.kvs.add(key=key).value, value)
         keys_changed()
 
     def put_empty(self, key: str) -> Any:
         """Make ``key`` hold an empty value and return its ``AnyValue``."""
-        for kv in self.kvs:
+        for kv in self.entries():
             if kv.key == key:
                 kv.value.Clear()
+                if self._index() is None:
+                    keys_changed()
                 return kv.value
         keys_changed()
         return self.kvs.add(key=key).value

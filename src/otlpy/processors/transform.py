@@ -66,8 +66,9 @@ class TransformGroup:
     statements: StatementSequence
     conditions: ConditionSequence | None
 
-    def run(self, request: Any) -> int:
-        return self.statements.execute(request, self.conditions)
+    def run(self, request: Any, raw: bytes | None = None) -> int:
+        """Run on ``request``; ``raw``, if given, is the request's bytes as they are now."""
+        return self.statements.execute(request, self.conditions, raw)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,10 +191,14 @@ def create(settings: Settings, config: TransformConfig, next_consumer: Consumer)
         return FunctionProcessor(passthrough, next_consumer, mutates_data=False)
 
     async def process(batch: Batch) -> Batch | None:
+        # the bytes as received let the first group read attribute keys from them; the
+        # groups after it may see items the first one changed
+        raw = batch.raw if batch.has_raw else None
         request = batch.mutable()
         try:
             for group in groups:
-                group.run(request)
+                group.run(request, raw)
+                raw = None
         except OttlRuntimeError as exc:
             # error_mode propagate: the Collector refuses the whole batch
             raise PermanentError(f"transform processor {settings.id}: {exc}") from exc

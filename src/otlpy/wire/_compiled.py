@@ -27,6 +27,7 @@ __all__ = ["COMPILABLE", "describe", "install", "is_compiled"]
 COMPILABLE = frozenset(
     {
         "otlpy.wire.protobuf_json",
+        "otlpy.wire.protobuf_scan",
         "otlpy.wire.protobuf_writer",
         "otlpy.wire.sdk_attributes",
         "otlpy.wire.sdk_grouping",

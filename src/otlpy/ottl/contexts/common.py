@@ -16,7 +16,7 @@ from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import KeyValueList
 
-from otlpy.ottl.fusion import Source, render, with_source
+from otlpy.ottl.fusion import Source, indent, render, with_source
 from otlpy.ottl.grammar import Field
 from otlpy.ottl.values import (
     KeyIndex,
@@ -311,16 +311,27 @@ _LITERAL_FIELDS: dict[type, str] = {
 }
 
 
-def field_map_path(obj: str, field_name: str, head: Field, compile_key: KeyCompiler) -> GetSetter:
+def field_map_path(
+    obj: str, field_name: str, head: Field, compile_key: KeyCompiler, number: int | None = None
+) -> GetSetter:
     """The map field ``field_name`` (``attributes``, ``metadata``) of the item held in ``obj``,
-    read whole or by the keys written after it."""
+    read whole or by the keys written after it; ``number`` is the field's protobuf number
+    when its index may be read from the item's bytes (:meth:`KeyIndex.scanned`)."""
     where = f"{obj}.{field_name}"
-    return map_path(attrgetter(where), [compile_key(k) for k in head.keys], where)
+    scan = None if number is None else (attrgetter(obj), number)
+    return map_path(attrgetter(where), [compile_key(k) for k in head.keys], where, scan)
 
 
-def map_path(kvs_of: Getter, keys: Sequence[Key], map_id: str | None = None) -> GetSetter:
+def map_path(
+    kvs_of: Getter,
+    keys: Sequence[Key],
+    map_id: str | None = None,
+    scan: tuple[Getter, int] | None = None,
+) -> GetSetter:
     """A map-valued field (attributes) read whole or by keys, through the item's key index;
-    ``map_id`` names the field (``span.attributes``) so statements on it can be grouped."""
+    ``map_id`` names the field (``span.attributes``) so statements on it can be grouped;
+    ``scan`` (the getter of the message holding the map, and the field's number) lets the
+    generated code of :func:`index_source` read a new index from that message's bytes."""
 
     def index_of(ctx: TransformContext) -> KeyIndex:
         kvs = kvs_of(ctx)
@@ -334,7 +345,10 @@ def map_path(kvs_of: Getter, keys: Sequence[Key], map_id: str | None = None) -> 
             index = key_index(ctx, kvs)
         return index
 
-    index_of.ottl_kvs_of = kvs_of  # type: ignore[attr-defined]  # for index_source
+    # for index_source
+    index_of.ottl_kvs_of = kvs_of  # type: ignore[attr-defined]
+    index_of.ottl_scan = scan  # type: ignore[attr-defined]
+    index_of.ottl_map_id = map_id  # type: ignore[attr-defined]
 
     if not keys:
 
@@ -361,7 +375,7 @@ def map_path(kvs_of: Getter, keys: Sequence[Key], map_id: str | None = None) -> 
                 index = key_index(ctx, kvs)
             found = index.keys
             if name in found:
-                return any_to_py(index.entries[found.index(name)].value)
+                return any_to_py(index.entry(found.index(name)).value)
             return None
 
         def set_one(ctx: TransformContext, value: Any) -> None:
@@ -372,7 +386,7 @@ def map_path(kvs_of: Getter, keys: Sequence[Key], map_id: str | None = None) -> 
                 index = key_index(ctx, kvs)
             found = index.keys
             if name in found:
-                set_any(index.entries[found.index(name)].value, value)
+                set_any(index.entry(found.index(name)).value, value)
             else:
                 set_any(index.add(name), value)
 
@@ -384,7 +398,7 @@ def map_path(kvs_of: Getter, keys: Sequence[Key], map_id: str | None = None) -> 
                 index = key_index(ctx, kvs)
             found = index.keys
             if name in found:
-                return index.entries[found.index(name)].value
+                return index.entry(found.index(name)).value
             return None
 
         def literal(value: Any) -> Callable[[TransformContext], None] | None:
@@ -401,7 +415,7 @@ def map_path(kvs_of: Getter, keys: Sequence[Key], map_id: str | None = None) -> 
                     index = key_index(ctx, kvs)
                 found = index.keys
                 if name in found:
-                    setattr(index.entries[found.index(name)].value, field, value)
+                    setattr(index.entry(found.index(name)).value, field, value)
                 else:
                     setattr(index.add(name), field, value)
 
@@ -411,14 +425,18 @@ def map_path(kvs_of: Getter, keys: Sequence[Key], map_id: str | None = None) -> 
             def put_op(ctx: TransformContext, index: KeyIndex) -> None:
                 found = index.keys
                 if name in found:
-                    setattr(index.entries[found.index(name)].value, field, value)
+                    setattr(index.entry(found.index(name)).value, field, value)
                 else:
                     setattr(index.add(name), field, value)
 
             # ``field`` is one of the four names of _LITERAL_FIELDS, safe to write as code
             source = render(
                 "if {key} in keys:\n"
-                f"    entries[keys.index({{key}})].value.{field} = {{value}}\n"
+                "    i = keys.index({key})\n"
+                "    kv = entries[i]\n"
+                "    if kv.__class__ is int:\n"  # not read yet (KeyIndex.entry)
+                "        kv = entries[i] = kvs[i]\n"
+                f"    kv.value.{field} = {{value}}\n"
                 "else:\n"
                 "    kv = kvs.add(key={key})\n"
                 "    entries.append(kv)\n"
@@ -458,40 +476,68 @@ def map_path(kvs_of: Getter, keys: Sequence[Key], map_id: str | None = None) -> 
     return GetSetter(get_keyed, set_keyed)
 
 
-def index_source(index_of: Callable[[TransformContext], KeyIndex]) -> Source | None:
+def index_source(
+    index_of: Callable[[TransformContext], KeyIndex],
+    scanned_map: str | None = None,
+    serialize: bool = False,
+) -> Source | None:
     """Python lines doing what ``index_of`` (made by :func:`map_path`) does, leaving the map
     and its index in the locals ``kvs``, ``entries``, ``keys`` and ``index``; None for other
     functions.
 
     The first map an item's statements touch needs a new index: made inline, it costs no
-    call to ``index_of`` and none to ``KeyIndex.__init__``, on every item.
+    call to ``index_of`` and none to ``KeyIndex.__init__``, on every item. When the map is
+    ``scanned_map`` (the item's attributes, for the first step run on an item), the lines
+    take the keys and value lengths from ``scans[n]`` when ``scans`` is not None: a
+    :func:`~otlpy.wire.protobuf_scan.scan_items` of the request's bytes, ``n`` the item's
+    position in it. Otherwise, with ``serialize`` (set when a statement uses the lengths,
+    as ``truncate_all`` does), they are read from the item serialized
+    (:meth:`KeyIndex.scanned`).
     """
     kvs_of = getattr(index_of, "ottl_kvs_of", None)
     if kvs_of is None:
         return None
+    scan: tuple[Getter, int] | None = getattr(index_of, "ottl_scan", None)
+    values: dict[str, Any] = {
+        "kvs_of": kvs_of,
+        "key_of": attrgetter("key"),
+        "new": object.__new__,
+        "KeyIndex": KeyIndex,
+        "index_of": index_of,
+    }
+    if scan is not None and serialize:
+        values.update(scanned=KeyIndex.scanned, owner_of=scan[0], number=scan[1])
+        fresh = "index = {scanned}(kvs, {owner_of}(ctx), {number})\n"
+    else:
+        fresh = (
+            "index = {new}({KeyIndex})\n"
+            "index.kvs = kvs\n"
+            "index.entries = list(kvs)\n"
+            "index.keys = list(map({key_of}, index.entries))\n"
+            "index.epoch = {KeyIndex}.current\n"
+        )
+    if (
+        scan is not None
+        and scanned_map is not None
+        and getattr(index_of, "ottl_map_id", None) == scanned_map
+    ):
+        fresh = (
+            "if scans is not None and len(scans[n][0]) == len(kvs):\n"
+            "    index = {new}({KeyIndex})\n"
+            "    index.kvs = kvs\n"
+            "    index.keys, index.entries = scans[n]\n"
+            "    index.epoch = {KeyIndex}.current\n"
+            "else:\n" + indent(fresh)
+        )
     return render(
         "kvs = {kvs_of}(ctx)\n"
-        "if ctx._index is None:\n"
-        "    entries = list(kvs)\n"
-        "    keys = list(map({key_of}, entries))\n"
-        "    index = {new}({KeyIndex})\n"
-        "    index.kvs = kvs\n"
-        "    index.entries = entries\n"
-        "    index.keys = keys\n"
-        "    index.epoch = {KeyIndex}.current\n"
-        "    ctx._index = {id(kvs): index}\n"
+        "if ctx._index is None:\n" + indent(fresh) + "    ctx._index = {id(kvs): index}\n"
         "else:\n"
         "    index = {index_of}(ctx)\n"
         "    kvs = index.kvs\n"
-        "    entries = index.entries\n"
-        "    keys = index.keys\n",
-        {
-            "kvs_of": kvs_of,
-            "key_of": attrgetter("key"),
-            "new": object.__new__,
-            "KeyIndex": KeyIndex,
-            "index_of": index_of,
-        },
+        "entries = index.entries\n"
+        "keys = index.keys\n",
+        values,
     )
 
 

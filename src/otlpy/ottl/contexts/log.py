@@ -78,7 +78,7 @@ class LogPaths(PathResolver):
             raise path_error(path_text, head, "log")
         if name == "attributes":
             no_more(fields, 1, path_text, "log")
-            return field_map_path(obj, "attributes", head, compile_key)
+            return field_map_path(obj, "attributes", head, compile_key, 6)
         if name == "body":
             if len(fields) > 1:
                 no_keys(head, path_text)

@@ -141,7 +141,7 @@ class SpanPaths(PathResolver):
             raise path_error(path_text, head, "span")
         if name == "attributes":
             no_more(fields, 1, path_text, "span")
-            return field_map_path(obj, "attributes", head, compile_key)
+            return field_map_path(obj, "attributes", head, compile_key, 9)
         if name == "trace_state":
             no_more(fields, 1, path_text, "span")
             if not head.keys:

@@ -281,7 +281,7 @@ def _replace_pattern(
                 keys = index.keys
                 if name not in keys:
                     return
-                held = index.entries[keys.index(name)].value
+                held = index.entry(keys.index(name)).value
                 value = held.string_value
                 if not value and held.WhichOneof("value") != "string_value":
                     return
@@ -291,7 +291,11 @@ def _replace_pattern(
 
             source = render(
                 "if {key} in keys:\n"
-                "    held = entries[keys.index({key})].value\n"
+                "    i = keys.index({key})\n"
+                "    kv = entries[i]\n"
+                "    if kv.__class__ is int:\n"  # not read yet (KeyIndex.entry)
+                "        kv = entries[i] = kvs[i]\n"
+                "    held = kv.value\n"
                 "    text = held.string_value\n"
                 '    if text or held.WhichOneof("value") == "string_value":\n'
                 "        replaced, count = {subn}({literal}, text)\n"
@@ -484,7 +488,14 @@ def _truncate_all(target: GetSetter, limit: int, utf8_safe: bool | None, marker:
     if index_of is not None:
 
         def truncate_op(ctx: TransformContext, index: KeyIndex) -> None:
-            for kv in index.entries:
+            entries = index.entries
+            for i, entry in enumerate(entries):
+                kv = entry
+                if kv.__class__ is int:
+                    # not read yet: the byte length of its string (-1 for other values)
+                    if kv <= limit:
+                        continue
+                    kv = entries[i] = index.kvs[i]
                 raw = kv.value
                 text = raw.string_value
                 size = len(text)
@@ -497,10 +508,18 @@ def _truncate_all(target: GetSetter, limit: int, utf8_safe: bool | None, marker:
         def run_indexed(ctx: TransformContext) -> None:
             truncate_op(ctx, index_of(ctx))
 
+        # it reads every value's length: an index read from the item's bytes has them
+        truncate_op.ottl_uses_lengths = True  # type: ignore[attr-defined]
+
         if target.map_id is None:
             return run_indexed
         source = render(
-            "for kv in entries:\n"
+            "for i, kv in enumerate(entries):\n"
+            "    if kv.__class__ is int:\n"
+            # not read yet (KeyIndex.scanned): the byte length of its string, -1 for others
+            "        if kv <= {limit}:\n"
+            "            continue\n"
+            "        kv = entries[i] = kvs[i]\n"
             "    held = kv.value\n"
             "    text = held.string_value\n"
             "    size = len(text)\n"
