@@ -118,3 +118,20 @@ async def test_missing_certificate_file_fails_start(start_receiver: Any, tmp_pat
         await start_receiver({"http": {"endpoint": "127.0.0.1:0", "tls": missing}})
     with pytest.raises(OSError):
         await start_receiver({"grpc": {"endpoint": "127.0.0.1:0", "tls": missing}})
+
+
+async def test_endpoints_name_the_bound_ports_and_scheme(start_receiver: Any, certs: Certs) -> None:
+    running = await start_receiver(
+        {
+            "grpc": {"endpoint": "127.0.0.1:0"},
+            "http": {"endpoint": "127.0.0.1:0", "tls": _tls(certs, False)},
+        }
+    )
+    receiver = running.receiver
+    assert receiver.endpoints == {
+        "grpc": {"scheme": "http", "host": "127.0.0.1", "port": receiver.grpc_port},
+        "http": {"scheme": "https", "host": "127.0.0.1", "port": receiver.http_port},
+    }
+    assert receiver.grpc_port and receiver.http_port  # bound ports, not the configured 0
+    only_http = await start_receiver({"http": {"endpoint": "127.0.0.1:0"}})
+    assert set(only_http.receiver.endpoints) == {"http"}
