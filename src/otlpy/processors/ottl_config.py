@@ -7,8 +7,8 @@ statement with its dotted path and column; ``create`` compiles it again, once, f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Literal, TypeVar
 
 from otlpy.errors import ConfigProblem
 from otlpy.ottl import (
@@ -89,8 +89,37 @@ def infer_group_context(
     return (None, [problem]) if problem else (context, [])
 
 
+T = TypeVar("T")
+
+
 def _normalise(context: str) -> str:
     return _ALIASES.get(context, context)
+
+
+def _compile(
+    parse: Callable[..., T],
+    what: str,
+    texts: Sequence[str],
+    context: str,
+    error_mode: str,
+    signal: Signal | None,
+    path: str,
+) -> tuple[T | None, list[ConfigProblem]]:
+    """Compile ``texts`` of one context with ``parse``; each failing one is a problem at
+    ``path[i]`` (each is parsed alone first, so that a problem names its own index)."""
+    context = _normalise(context)
+    problem = _check_context(context, signal, path)
+    if problem:
+        return None, [problem]
+    problems: list[ConfigProblem] = []
+    for i, text in enumerate(texts):
+        try:
+            parse([text], context)
+        except (OttlSyntaxError, ValueError, KeyError) as exc:
+            problems.append(problem_of(f"{path}[{i}]", exc, what))
+    if problems:
+        return None, problems
+    return parse(list(texts), context, error_mode=error_mode), []
 
 
 def compile_statements(
@@ -102,19 +131,7 @@ def compile_statements(
 ) -> tuple[StatementSequence | None, list[ConfigProblem]]:
     """Compile statements of one context; each failing statement is one problem at
     ``path[i]``."""
-    context = _normalise(context)
-    problem = _check_context(context, signal, path)
-    if problem:
-        return None, [problem]
-    problems: list[ConfigProblem] = []
-    for i, text in enumerate(texts):
-        try:
-            parse_statements([text], context)
-        except (OttlSyntaxError, ValueError, KeyError) as exc:
-            problems.append(problem_of(f"{path}[{i}]", exc, "statement"))
-    if problems:
-        return None, problems
-    return parse_statements(list(texts), context, error_mode=error_mode), []
+    return _compile(parse_statements, "statement", texts, context, error_mode, signal, path)
 
 
 def compile_conditions(
@@ -126,16 +143,4 @@ def compile_conditions(
 ) -> tuple[ConditionSequence | None, list[ConfigProblem]]:
     """Compile conditions of one context (ORed); each failing one is a problem at
     ``path[i]``."""
-    context = _normalise(context)
-    problem = _check_context(context, signal, path)
-    if problem:
-        return None, [problem]
-    problems: list[ConfigProblem] = []
-    for i, text in enumerate(texts):
-        try:
-            parse_conditions([text], context)
-        except (OttlSyntaxError, ValueError, KeyError) as exc:
-            problems.append(problem_of(f"{path}[{i}]", exc, "condition"))
-    if problems:
-        return None, problems
-    return parse_conditions(list(texts), context, error_mode=error_mode), []
+    return _compile(parse_conditions, "condition", texts, context, error_mode, signal, path)
