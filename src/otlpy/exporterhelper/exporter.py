@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from otlpy.component import ComponentID, Host, Settings
 from otlpy.consumer import Capabilities
@@ -89,6 +89,21 @@ class Exporter:
         self._retry_log = RetryLog(settings.logger, str(settings.id), every=_LOG_EVERY)
         self._queue: BatchQueue | None = None
         self._workers: list[asyncio.Task[None]] = []
+
+    @classmethod
+    def for_client(cls, settings: Settings, client: Any, config: Any) -> Exporter:
+        """The exporter of a network ``client`` (its ``push``, ``start`` and ``shutdown``) with
+        the standard settings of its ``config``: ``timeout``, ``retry_on_failure`` and
+        ``sending_queue``, as the Collector's exporters share them."""
+        return cls(
+            settings,
+            client.push,
+            timeout=config.timeout,
+            retry=config.retry_on_failure,
+            queue=config.sending_queue,
+            start=client.start,
+            shutdown=client.shutdown,
+        )
 
     @property
     def capabilities(self) -> Capabilities:

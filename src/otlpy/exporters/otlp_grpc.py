@@ -398,16 +398,7 @@ class OTLPGrpcExporter:
 
 
 def _create(settings: Settings, config: OTLPGrpcConfig) -> Exporter:
-    client = OTLPGrpcExporter(config, settings)
-    return Exporter(
-        settings,
-        client.push,
-        timeout=config.timeout,
-        retry=config.retry_on_failure,
-        queue=config.sending_queue,
-        start=client.start,
-        shutdown=client.shutdown,
-    )
+    return Exporter.for_client(settings, OTLPGrpcExporter(config, settings), config)
 
 
 factory = Factory(

@@ -311,16 +311,7 @@ class OTLPHttpExporter:
 
 
 def _create(settings: Settings, config: OTLPHttpConfig) -> Exporter:
-    client = OTLPHttpExporter(config, settings)
-    return Exporter(
-        settings,
-        client.push,
-        timeout=config.timeout,
-        retry=config.retry_on_failure,
-        queue=config.sending_queue,
-        start=client.start,
-        shutdown=client.shutdown,
-    )
+    return Exporter.for_client(settings, OTLPHttpExporter(config, settings), config)
 
 
 factory = Factory(
