@@ -240,6 +240,10 @@ def timed_collector_main(config_path: str, stats_path: str) -> int:
     transform.TransformGroup.run = timed(  # type: ignore[method-assign]
         "transform", transform.TransformGroup.run
     )
+    # statements that run on the request's bytes (otlpy.ottl.onbytes) count as statements
+    transform.TransformGroup.run_bytes = timed(  # type: ignore[method-assign]
+        "transform", transform.TransformGroup.run_bytes
+    )
     try:
         return cli.dispatch(["run", "--config", config_path])
     finally:

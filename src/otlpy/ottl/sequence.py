@@ -34,6 +34,7 @@ from otlpy.ottl.grammar import (
     parse_statement,
     parse_value,
 )
+from otlpy.ottl.onbytes import BytePlan, plan_bytes
 from otlpy.ottl.values import KeyIndex, OttlError, to_python
 from otlpy.wire.protobuf_scan import scan_items
 
@@ -417,7 +418,15 @@ def _walker(
 class StatementSequence:
     """Compiled statements of one context, run in order on every item."""
 
-    __slots__ = ("_plan", "_walks", "context", "error_mode", "statements", "texts")
+    __slots__ = (
+        "_plan",
+        "_walks",
+        "byte_plan",
+        "context",
+        "error_mode",
+        "statements",
+        "texts",
+    )
 
     def __init__(
         self,
@@ -425,8 +434,11 @@ class StatementSequence:
         statements: Sequence[Callable[[TransformContext], None]],
         texts: Sequence[str],
         error_mode: ErrorMode,
+        byte_plan: BytePlan | None = None,
     ) -> None:
         self.context = context
+        #: the statements as edits of the request's bytes, when they all can be
+        self.byte_plan = byte_plan
         self.statements = list(zip(statements, texts, strict=True))
         self.texts = list(texts)
         self.error_mode = error_mode
@@ -437,6 +449,27 @@ class StatementSequence:
     def run(self, ctx: TransformContext, errors: _Errors | None = None) -> None:
         """Run every statement on the item ``ctx`` points at."""
         _run_plan(self._plan, ctx, errors or _Errors(self.error_mode))
+
+    def execute_bytes(
+        self, request: Any, raw: bytes, conditions: ConditionSequence | None = None
+    ) -> tuple[bytes, int] | None:
+        """Run the statements on ``raw``, the serialized ``request`` (unchanged), without
+        changing ``request``: the new bytes and how many items they hold. None when these
+        statements, or this request, need the messages (see :mod:`otlpy.ottl.onbytes`); then
+        call :meth:`execute`. Raises :class:`OttlRuntimeError` in propagate mode."""
+        plan = self.byte_plan
+        if plan is None:
+            return None
+        if conditions is not None and conditions.context != self.context:
+            raise ValueError(
+                f"conditions of the {conditions.context} context cannot guard statements "
+                f"of the {self.context} context"
+            )
+        errors = _Errors(self.error_mode)
+        done = plan.execute(request, raw, conditions, errors)
+        if done is not None:  # a request left to the messages reports its errors there
+            errors.report()
+        return done
 
     def execute(
         self,
@@ -627,7 +660,13 @@ def parse_statements(
     compiled = [
         Compiler(spec, t, functions).statement(p) for t, p in zip(texts, parsed, strict=True)
     ]
-    return StatementSequence(spec.name, compiled, texts, ErrorMode(error_mode))
+    return StatementSequence(
+        spec.name,
+        compiled,
+        texts,
+        ErrorMode(error_mode),
+        plan_bytes(spec, texts, parsed, functions),
+    )
 
 
 def parse_conditions(

@@ -23,6 +23,7 @@ from otlpy.config.decode import decode
 from otlpy.consumer import Consumer
 from otlpy.errors import ConfigProblem, PermanentError
 from otlpy.ottl import ConditionSequence, OttlRuntimeError, StatementSequence
+from otlpy.ottl.onbytes import FAST
 from otlpy.pdata import Batch, Signal
 from otlpy.processors.helper import FunctionProcessor
 from otlpy.processors.ottl_config import (
@@ -69,6 +70,11 @@ class TransformGroup:
     def run(self, request: Any, raw: bytes | None = None) -> int:
         """Run on ``request``; ``raw``, if given, is the request's bytes as they are now."""
         return self.statements.execute(request, self.conditions, raw)
+
+    def run_bytes(self, request: Any, raw: bytes) -> tuple[bytes, int] | None:
+        """Run on ``raw`` (the serialized ``request``), leaving ``request`` as it is: the new
+        bytes and their item count, or None when this group needs the messages."""
+        return self.statements.execute_bytes(request, raw, self.conditions)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,13 +196,24 @@ def create(settings: Settings, config: TransformConfig, next_consumer: Consumer)
 
         return FunctionProcessor(passthrough, next_consumer, mutates_data=False)
 
+    on_bytes = FAST and groups[0].statements.byte_plan is not None
+
     async def process(batch: Batch) -> Batch | None:
-        # the bytes as received let the first group read attribute keys from them; the
-        # groups after it may see items the first one changed
-        raw = batch.raw if batch.has_raw else None
-        request = batch.mutable()
         try:
-            for group in groups:
+            rest: Sequence[TransformGroup] = groups
+            if on_bytes and batch.has_raw:
+                # statements that only edit item attributes rewrite the bytes received
+                done = groups[0].run_bytes(batch.message, batch.raw)
+                if done is not None:
+                    batch = Batch(batch.signal, raw=done[0], items=done[1])
+                    rest = groups[1:]
+                    if not rest:
+                        return batch
+            # the bytes as received let the first group read attribute keys from them; the
+            # groups after it may see items the first one changed
+            raw = batch.raw if batch.has_raw else None
+            request = batch.mutable()
+            for group in rest:
                 group.run(request, raw)
                 raw = None
         except OttlRuntimeError as exc:

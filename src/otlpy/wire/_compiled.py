@@ -26,6 +26,7 @@ __all__ = ["COMPILABLE", "describe", "install", "is_compiled"]
 #: the modules the build compiles (``[tool.hatch.build.hooks.custom] compile`` in pyproject)
 COMPILABLE = frozenset(
     {
+        "otlpy.wire.protobuf_edit",
         "otlpy.wire.protobuf_json",
         "otlpy.wire.protobuf_scan",
         "otlpy.wire.protobuf_writer",

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["scan_attributes", "scan_items"]
+__all__ = ["read_varint", "scan_attributes", "scan_items", "skip_field"]
 
 _VARINT: Final = 0
 _I64: Final = 1
@@ -29,7 +29,7 @@ _LEN: Final = 2
 _I32: Final = 5
 
 
-def _varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
+def read_varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
     """The varint at ``pos`` and the position after it."""
     result = 0
     shift = 0
@@ -44,13 +44,13 @@ def _varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
         shift += 7
 
 
-def _skip(data: bytes, pos: int, end: int, wire: int) -> int:
+def skip_field(data: bytes, pos: int, end: int, wire: int) -> int:
     """The position after a field value of wire type ``wire`` starting at ``pos``."""
     if wire == _VARINT:
-        _, pos = _varint(data, pos, end)
+        _, pos = read_varint(data, pos, end)
         return pos
     if wire == _LEN:
-        size, pos = _varint(data, pos, end)
+        size, pos = read_varint(data, pos, end)
         pos += size
     elif wire == _I64:
         pos += 8
@@ -67,16 +67,16 @@ def _string_size(data: bytes, pos: int, end: int, size: int) -> int:
     """``size`` updated by the ``AnyValue`` in ``data[pos:end]``: the byte length of its
     ``string_value`` when that is the member set last, -1 when another member is."""
     while pos < end:
-        tag, pos = _varint(data, pos, end)
+        tag, pos = read_varint(data, pos, end)
         wire = tag & 7
         if tag >> 3 == 1 and wire == _LEN:
-            length, pos = _varint(data, pos, end)
+            length, pos = read_varint(data, pos, end)
             pos += length
             if pos > end:
                 raise ValueError("truncated string value")
             size = length
         else:
-            pos = _skip(data, pos, end, wire)
+            pos = skip_field(data, pos, end, wire)
             # any other member of the value oneof replaces a string set before it
             size = -1
     return size
@@ -117,11 +117,11 @@ def _descend(
         if tag < 0x80:
             pos += 1
         else:
-            tag, pos = _varint(data, pos, end)
+            tag, pos = read_varint(data, pos, end)
         if tag != wanted:
-            pos = _skip(data, pos, end, tag & 7)
+            pos = skip_field(data, pos, end, tag & 7)
             continue
-        length, pos = _varint(data, pos, end)
+        length, pos = read_varint(data, pos, end)
         stop = pos + length
         if stop > end:
             raise ValueError("truncated message")
@@ -141,15 +141,15 @@ def _attributes(data: bytes, pos: int, end: int, number: int) -> tuple[list[str]
         if tag < 0x80:
             pos += 1
         else:
-            tag, pos = _varint(data, pos, end)
+            tag, pos = read_varint(data, pos, end)
         if tag != wanted:
-            pos = _skip(data, pos, end, tag & 7)
+            pos = skip_field(data, pos, end, tag & 7)
             continue
         length = data[pos] if pos < end else 0x80
         if length < 0x80:
             pos += 1
         else:
-            length, pos = _varint(data, pos, end)
+            length, pos = read_varint(data, pos, end)
         stop = pos + length
         if stop > end:
             raise ValueError("truncated attribute")
@@ -161,14 +161,14 @@ def _attributes(data: bytes, pos: int, end: int, number: int) -> tuple[list[str]
             if tag < 0x80:
                 pos += 1
             else:
-                tag, pos = _varint(data, pos, stop)
+                tag, pos = read_varint(data, pos, stop)
             # key or value, both length-delimited (two compares: mypyc makes a set a lookup)
             if tag == 0x0A or tag == 0x12:  # noqa: PLR1714
                 length = data[pos] if pos < stop else 0x80
                 if length < 0x80:
                     pos += 1
                 else:
-                    length, pos = _varint(data, pos, stop)
+                    length, pos = read_varint(data, pos, stop)
                 after = pos + length
                 if after > stop:
                     raise ValueError("truncated attribute field")
@@ -180,7 +180,7 @@ def _attributes(data: bytes, pos: int, end: int, number: int) -> tuple[list[str]
                     size = _string_size(data, pos, after, size)
                 pos = after
             else:
-                pos = _skip(data, pos, stop, tag & 7)
+                pos = skip_field(data, pos, stop, tag & 7)
         keys.append(data[key_start:key_stop].decode())
         sizes.append(size)
     return keys, sizes

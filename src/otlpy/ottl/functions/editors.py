@@ -22,7 +22,7 @@ from otlpy.ottl.values import (
     type_name,
 )
 
-__all__: list[str] = []
+__all__ = ["truncation"]
 
 Run = Callable[[TransformContext], None]
 Fn = Callable[[Any], Any] | None
@@ -443,14 +443,10 @@ def _replace_all_matches(
     return run
 
 
-@editor(
-    "truncate_all",
-    Param("target", "getsetter"),
-    Param("limit", "lit_int"),
-    Param("utf8_safe", "lit_bool", optional=True),
-    Param("truncation_marker", "lit_str", optional=True),
-)
-def _truncate_all(target: GetSetter, limit: int, utf8_safe: bool | None, marker: str | None) -> Run:
+def truncation(
+    limit: int, utf8_safe: bool | None, marker: str | None
+) -> Callable[[str], str | None]:
+    """``truncate_all``'s cut of one string: the text to store, or None when it fits."""
     if limit < 0:
         raise OttlError(f"invalid limit for truncate_all function, {limit} cannot be negative")
     marker = marker or ""
@@ -470,6 +466,21 @@ def _truncate_all(target: GetSetter, limit: int, utf8_safe: bool | None, marker:
         if safe:
             return head.decode(errors="ignore") + marker
         return head.decode(errors="replace") + marker
+
+    return cut
+
+
+@editor(
+    "truncate_all",
+    Param("target", "getsetter"),
+    Param("limit", "lit_int"),
+    Param("utf8_safe", "lit_bool", optional=True),
+    Param("truncation_marker", "lit_str", optional=True),
+)
+def _truncate_all(target: GetSetter, limit: int, utf8_safe: bool | None, marker: str | None) -> Run:
+    cut = truncation(limit, utf8_safe, marker)
+    marker = marker or ""
+    keep = limit - len(marker.encode())
 
     quick = limit // 4  # no UTF-8 string of at most this many characters can be too long
 
