@@ -215,3 +215,53 @@ async def test_received_bytes_serve_the_first_group_only(monkeypatch: pytest.Mon
     again = await Harness(factory, {"trace_statements": statements}).run(traces(3))
     spans = [s.attributes for s in out.resource_spans[0].scope_spans[0].spans]
     assert spans == [s.attributes for s in again.resource_spans[0].scope_spans[0].spans]
+
+
+async def test_attribute_edits_run_on_the_received_bytes() -> None:
+    from otlpy.ottl.onbytes import FAST
+    from otlpy.pdata import Batch
+
+    statements = [
+        {
+            "context": "span",
+            "statements": [
+                'set(attributes["env"], "prod") where name != "span-1"',
+                'delete_key(attributes, "index")',
+                'set(attributes["service"], resource.attributes["service.name"])',
+                "truncate_all(attributes, 3)",
+            ],
+        }
+    ]
+    request = traces(3, resources=2)
+    h = Harness(factory, {"trace_statements": statements})
+    await h.processor.consume(Batch.decode(Signal.TRACES, request.SerializeToString()))
+    out = h.sink.batches[-1]
+    # compiled, the bytes were rewritten: the batch leaves as bytes, its count known
+    assert out.has_raw is FAST
+    assert out.items == 6
+    want = await Harness(factory, {"trace_statements": statements}).run(request)
+    assert out.message == want
+    got = [attrs(s) for rs in want.resource_spans for s in rs.scope_spans[0].spans]
+    assert got[0] == {"env": "pro", "service": "svc"}
+    assert got[1] == {"service": "svc"}
+
+
+async def test_a_failure_on_bytes_refuses_the_batch_in_propagate_mode() -> None:
+    from otlpy.pdata import Batch
+
+    h = Harness(
+        factory,
+        {
+            "error_mode": "propagate",
+            "trace_statements": [
+                {
+                    "context": "span",
+                    "statements": ['set(attributes["x"], 1) where Substring(name, 10, 3) == "y"'],
+                }
+            ],
+        },
+    )
+    raw = traces(2).SerializeToString()
+    with pytest.raises(PermanentError, match="Substring"):
+        await h.processor.consume(Batch.decode(Signal.TRACES, raw))
+    assert h.sink.batches == []
