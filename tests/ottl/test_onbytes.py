@@ -410,3 +410,17 @@ def test_log_records_keep_their_other_fields() -> None:
     want.body.string_value = "b"
     want.attributes.add(key="err").value.bool_value = True
     assert list(got.log_records) == [want]
+
+
+def test_the_request_is_needed_only_to_read_conditions_and_values() -> None:
+    request = three_spans()
+    raw = request.SerializeToString()
+    alone = parse_statements(['set(attributes["b"], 2) where kind == SPAN_KIND_SERVER'], "span")
+    assert alone.byte_plan is not None and not alone.byte_plan.reads_request
+    assert alone.execute_bytes(None, raw) is not None
+    reading = parse_statements(['set(attributes["b"], name)'], "span")
+    assert reading.byte_plan is not None and reading.byte_plan.reads_request
+    with pytest.raises(ValueError, match="pass it"):
+        reading.execute_bytes(None, raw)
+    with pytest.raises(ValueError, match="pass it"):
+        alone.execute_bytes(None, raw, parse_conditions(["true"], "span"))

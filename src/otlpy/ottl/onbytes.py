@@ -83,9 +83,15 @@ class BytePlan:
             if step.condition is not None or step.value is not None
         ]
 
+    @property
+    def reads_request(self) -> bool:
+        """Whether a condition or value is read from the decoded request (without group
+        conditions, the bytes alone are enough otherwise)."""
+        return bool(self._read)
+
     def execute(
         self,
-        request: Any,
+        request: Any | None,
         raw: bytes,
         conditions: ConditionSequence | None,
         errors: _Errors,
@@ -100,6 +106,8 @@ class BytePlan:
         values: list[list[bytes | None] | None] = [None] * count
         expected = -1
         if self._read or conditions is not None:
+            if request is None:
+                raise ValueError("these statements read the decoded request: pass it")
             expected = 0
             read = self._read
             for k, step in read:

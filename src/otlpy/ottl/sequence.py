@@ -451,12 +451,15 @@ class StatementSequence:
         _run_plan(self._plan, ctx, errors or _Errors(self.error_mode))
 
     def execute_bytes(
-        self, request: Any, raw: bytes, conditions: ConditionSequence | None = None
+        self, request: Any | None, raw: bytes, conditions: ConditionSequence | None = None
     ) -> tuple[bytes, int] | None:
         """Run the statements on ``raw``, the serialized ``request`` (unchanged), without
         changing ``request``: the new bytes and how many items they hold. None when these
         statements, or this request, need the messages (see :mod:`otlpy.ottl.onbytes`); then
-        call :meth:`execute`. Raises :class:`OttlRuntimeError` in propagate mode."""
+        call :meth:`execute`. Raises :class:`OttlRuntimeError` in propagate mode.
+
+        ``request`` may be None when there are no ``conditions`` and the plan does not
+        :attr:`~otlpy.ottl.onbytes.BytePlan.reads_request`: the bytes are not decoded then."""
         plan = self.byte_plan
         if plan is None:
             return None

@@ -71,10 +71,16 @@ class TransformGroup:
         """Run on ``request``; ``raw``, if given, is the request's bytes as they are now."""
         return self.statements.execute(request, self.conditions, raw)
 
-    def run_bytes(self, request: Any, raw: bytes) -> tuple[bytes, int] | None:
-        """Run on ``raw`` (the serialized ``request``), leaving ``request`` as it is: the new
-        bytes and their item count, or None when this group needs the messages."""
-        return self.statements.execute_bytes(request, raw, self.conditions)
+    def run_bytes(self, batch: Batch) -> tuple[bytes, int] | None:
+        """Run on the bytes of ``batch``, leaving the batch as it is: the new bytes and their
+        item count, or None when this group needs the messages. The bytes are decoded only
+        when a condition or value must be read from the request."""
+        plan = self.statements.byte_plan
+        if plan is None:
+            return None
+        needs_request = plan.reads_request or self.conditions is not None
+        request = batch.message if needs_request else None
+        return self.statements.execute_bytes(request, batch.raw, self.conditions)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,7 +209,7 @@ def create(settings: Settings, config: TransformConfig, next_consumer: Consumer)
             rest: Sequence[TransformGroup] = groups
             if on_bytes and batch.has_raw:
                 # statements that only edit item attributes rewrite the bytes received
-                done = groups[0].run_bytes(batch.message, batch.raw)
+                done = groups[0].run_bytes(batch)
                 if done is not None:
                     batch = Batch(batch.signal, raw=done[0], items=done[1])
                     rest = groups[1:]
