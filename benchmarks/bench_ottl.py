@@ -111,10 +111,10 @@ def hand_written(request: Any) -> None:
                             kv.value.string_value = text.encode()[:64].decode(errors="ignore")
 
 
-def bench_execute(raw: bytes, rounds: int) -> tuple[float, float, float, float]:
+def bench_execute(raw: bytes, rounds: int) -> tuple[float, float, float, float, float]:
     sequence = parse_statements(STATEMENTS, "span", error_mode="ignore")
     spans = 512
-    decode = run_ottl = run_bytes = run_hand = 0.0
+    decode = run_ottl = run_bytes = run_edit = run_hand = 0.0
     for _ in range(rounds):
         start = time.perf_counter()
         request = ExportTraceServiceRequest.FromString(raw)
@@ -126,6 +126,10 @@ def bench_execute(raw: bytes, rounds: int) -> tuple[float, float, float, float]:
         start = time.perf_counter()
         sequence.execute(request, None, raw)
         run_bytes += time.perf_counter() - start
+        # on the bytes alone (no condition reads the request, so it is not needed)
+        start = time.perf_counter()
+        sequence.execute_bytes(None, raw)
+        run_edit += time.perf_counter() - start
         request = ExportTraceServiceRequest.FromString(raw)
         start = time.perf_counter()
         hand_written(request)
@@ -133,6 +137,7 @@ def bench_execute(raw: bytes, rounds: int) -> tuple[float, float, float, float]:
     return (
         spans * rounds / run_ottl,
         spans * rounds / run_bytes,
+        spans * rounds / run_edit,
         spans * rounds / run_hand,
         decode / rounds,
     )
@@ -151,15 +156,21 @@ def corpus_statements() -> list[str]:
     return out
 
 
-def bench_compile(rounds: int) -> tuple[int, float]:
+def bench_compile(rounds: int) -> tuple[int, float, float, int]:
+    """Corpus statements, parsed and compiled per second, planned as byte edits per second
+    (``byte_plan``, done on first use), and how many of them can run on bytes."""
     statements = corpus_statements()
     start = time.perf_counter()
     count = 0
+    sequences = []
     for _ in range(rounds):
-        for text in statements:
-            parse_statements(text, "log")
-            count += 1
-    return len(statements), count / (time.perf_counter() - start)
+        sequences = [parse_statements(text, "log") for text in statements]
+        count += len(statements)
+    compile_rate = count / (time.perf_counter() - start)
+    start = time.perf_counter()
+    planned = sum(sequence.byte_plan is not None for sequence in sequences)
+    plan_rate = len(sequences) / (time.perf_counter() - start)
+    return len(statements), compile_rate, plan_rate, planned
 
 
 def main() -> None:
@@ -167,16 +178,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=40)
     args = parser.parse_args()
     raw = make_batch()
-    ottl_rate, bytes_rate, hand_rate, decode = bench_execute(raw, args.rounds)
-    corpus, compile_rate = bench_compile(max(1, args.rounds // 4))
+    ottl_rate, bytes_rate, edit_rate, hand_rate, decode = bench_execute(raw, args.rounds)
+    corpus, compile_rate, plan_rate, planned = bench_compile(max(1, args.rounds // 4))
     print(
         f"5 statements, 512-span batches, {args.rounds} rounds "
         f"(decode {decode * 1e3:.2f} ms/batch, not included)"
     )
     print(f"  otlpy.ottl      {ottl_rate:>10,.0f} spans/s")
-    print(f"  ... given bytes {bytes_rate:>10,.0f} spans/s  (as the transform processor runs)")
+    print(f"  ... given bytes {bytes_rate:>10,.0f} spans/s  (keys read from the bytes)")
+    print(
+        f"  on the bytes    {edit_rate:>10,.0f} spans/s  (execute_bytes: the transform processor)"
+    )
     print(f"  hand-written    {hand_rate:>10,.0f} spans/s  (ottl at {ottl_rate / hand_rate:.0%})")
     print(f"parse + compile, {corpus} corpus statements: {compile_rate:,.0f} statements/s")
+    print(f"plan on bytes: {plan_rate:,.0f} statements/s ({planned} of {corpus} qualify)")
 
 
 if __name__ == "__main__":

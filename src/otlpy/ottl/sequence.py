@@ -419,9 +419,10 @@ class StatementSequence:
     """Compiled statements of one context, run in order on every item."""
 
     __slots__ = (
+        "_byte_plan",
         "_plan",
+        "_plan_source",
         "_walks",
-        "byte_plan",
         "context",
         "error_mode",
         "statements",
@@ -434,11 +435,14 @@ class StatementSequence:
         statements: Sequence[Callable[[TransformContext], None]],
         texts: Sequence[str],
         error_mode: ErrorMode,
-        byte_plan: BytePlan | None = None,
+        plan_source: tuple[ContextSpec, list[Statement], dict[str, FunctionDef] | None]
+        | None = None,
     ) -> None:
         self.context = context
-        #: the statements as edits of the request's bytes, when they all can be
-        self.byte_plan = byte_plan
+        # what plan_bytes needs, until byte_plan is first read (planning costs about as much
+        # as compiling, and most sequences never run on bytes)
+        self._plan_source = plan_source
+        self._byte_plan: BytePlan | None = None
         self.statements = list(zip(statements, texts, strict=True))
         self.texts = list(texts)
         self.error_mode = error_mode
@@ -449,6 +453,16 @@ class StatementSequence:
     def run(self, ctx: TransformContext, errors: _Errors | None = None) -> None:
         """Run every statement on the item ``ctx`` points at."""
         _run_plan(self._plan, ctx, errors or _Errors(self.error_mode))
+
+    @property
+    def byte_plan(self) -> BytePlan | None:
+        """The statements as edits of the request's bytes, or None when one of them cannot
+        run that way (see :mod:`otlpy.ottl.onbytes`)."""
+        source = self._plan_source
+        if source is not None:
+            self._plan_source = None
+            self._byte_plan = plan_bytes(source[0], self.texts, source[1], source[2])
+        return self._byte_plan
 
     def execute_bytes(
         self, request: Any | None, raw: bytes, conditions: ConditionSequence | None = None
@@ -668,7 +682,7 @@ def parse_statements(
         compiled,
         texts,
         ErrorMode(error_mode),
-        plan_bytes(spec, texts, parsed, functions),
+        (spec, parsed, functions),
     )
 
 
