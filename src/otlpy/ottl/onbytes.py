@@ -7,7 +7,8 @@ does not need to change the decoded messages and encode them again: it rewrites 
 attribute list in the bytes it received (:mod:`otlpy.wire.protobuf_edit`, compiled), which
 costs a fraction of editing through protobuf's Python wrappers.
 
-What a statement may use to run this way (:func:`plan_bytes` decides, once, at compile time):
+What a statement may use to run this way (:func:`plan_bytes` decides, once, when a
+sequence's ``byte_plan`` is first read):
 
 - the editors ``set`` (on one literal key), ``delete_key``, ``delete_matching_keys``,
   ``keep_keys``, ``keep_matching_keys``, ``replace_pattern`` (on one literal key, without a

@@ -78,9 +78,9 @@ def _no_test(key: str) -> bool:
 class Op:
     """One edit of an item's attribute list (see the module's constants).
 
-    ``field`` (a varint field number of the item, 0 for none) guards it: the op runs only
-    where that field equals ``expect`` (``equal``) or differs from it; ``signed`` reads the
-    field as an int32, as protobuf does for enums.
+    ``field`` (the number of an enum field of the item, 0 for none) guards it: the op runs
+    only where that field, read as an int32 as protobuf reads enums, equals ``expect``
+    (``equal``) or differs from it.
     """
 
     def __init__(
@@ -97,7 +97,6 @@ class Op:
         field: int = 0,
         expect: int = 0,
         equal: bool = True,
-        signed: bool = True,
     ) -> None:
         self.code = code
         self.key: bytes = key.encode()
@@ -113,7 +112,6 @@ class Op:
         self.field = field
         self.expect = expect
         self.equal = equal
-        self.signed = signed
         self.slot = -1  # where the item's value of ``field`` is kept (set by _Run)
 
 
@@ -422,7 +420,7 @@ def _apply(
             continue
         if op.field > 0:
             number = numbers[op.slot] & 0xFFFFFFFF
-            if op.signed and number >= 0x80000000:
+            if number >= 0x80000000:
                 number -= 0x100000000
             if (number == op.expect) != op.equal:
                 continue
