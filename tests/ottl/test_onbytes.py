@@ -15,6 +15,9 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
@@ -129,20 +132,47 @@ def span_bytes(draw: st.DrawFn) -> bytes:
 
 
 @st.composite
+def attribute_bytes(draw: st.DrawFn, number: int, names: list[str]) -> bytes:
+    """Attribute fields (``KeyValue`` at field ``number``) with keys among ``names``."""
+    pairs = draw(st.lists(st.tuples(st.sampled_from(names), any_values()), max_size=3))
+    return b"".join(field(number, KeyValue(key=k, value=v).SerializeToString()) for k, v in pairs)
+
+
+@st.composite
+def resource_bytes(draw: st.DrawFn) -> bytes:
+    """A ``resource`` field of a container, absent, or now and then written twice."""
+    body = draw(attribute_bytes(1, ["service.name", "team", "a"]))
+    if draw(st.booleans()):
+        body += encode_tag(2, 0) + encode_varint(draw(st.integers(0, 2)))  # dropped count
+    choice = draw(st.integers(0, 9))
+    if choice == 0:
+        return b""
+    if choice == 1:  # protobuf merges the two
+        return field(1, body) + field(1, draw(attribute_bytes(1, ["team", "b"])))
+    return field(1, body)
+
+
+@st.composite
+def scope_bytes(draw: st.DrawFn) -> bytes:
+    if draw(st.integers(0, 5)) == 0:
+        return b""
+    body = field(1, draw(st.sampled_from([b"lib", b"other"])))
+    if draw(st.booleans()):
+        body += field(2, b"1.0")
+    return field(1, body + draw(attribute_bytes(3, ["a", "v", "x"])))
+
+
+@st.composite
 def trace_requests(draw: st.DrawFn) -> bytes:
     resources = []
     for _ in range(draw(st.integers(1, 2))):
-        resource = b""
-        service = draw(st.none() | any_values())
-        if service is not None:
-            resource = field(
-                1, field(1, KeyValue(key="service.name", value=service).SerializeToString())
-            )
         scopes = [
-            field(1, field(1, b"lib")) + b"".join(field(2, s) for s in draw(st.lists(span_bytes(), max_size=3)))
+            draw(scope_bytes()) + b"".join(field(2, s) for s in draw(st.lists(span_bytes(), max_size=3)))
             for _ in range(draw(st.integers(0, 2)))
         ]  # fmt: skip
-        resources.append(resource + b"".join(field(2, s) for s in scopes))
+        resource = draw(resource_bytes())
+        body = [resource, *(field(2, s) for s in scopes)]
+        resources.append(b"".join(draw(st.permutations(body))))
     return b"".join(field(1, r) for r in resources)
 
 
@@ -190,6 +220,60 @@ def test_span_statements_on_bytes_match_the_messages(
     raw: bytes, statements: list[str], mode: str
 ) -> None:
     compare(raw, statements, ExportTraceServiceRequest, "span", mode)
+
+
+RESOURCE_STATEMENTS = [
+    'set(attributes["team"], "core")',
+    'set(attributes["n"], 5)',
+    'delete_key(attributes, "service.name")',
+    'keep_keys(attributes, ["team", "a"])',
+    "truncate_all(attributes, 2)",
+    'replace_pattern(attributes["service.name"], "o", "0")',
+    'set(attributes["copy"], attributes["service.name"])',
+    'set(attributes["d"], dropped_attributes_count)',
+    'set(attributes["w"], 1) where attributes["service.name"] == "shop"',
+    'delete_key(attributes, "team") where dropped_attributes_count == 0',
+]
+
+SCOPE_STATEMENTS = [
+    'set(attributes["v"], version)',
+    'set(attributes["x"], "y") where name == "lib"',
+    'delete_key(attributes, "a")',
+    "truncate_all(attributes, 1)",
+    'set(attributes["svc"], resource.attributes["service.name"])',
+    'set(attributes["a2"], attributes["a"])',
+]
+
+
+@SETTINGS
+@given(
+    trace_requests(),
+    st.sampled_from(["resource", "scope"]),
+    st.data(),
+    st.sampled_from(["ignore", "propagate"]),
+)
+def test_resource_and_scope_statements_on_bytes_match_the_messages(
+    raw: bytes, context: str, data: st.DataObject, mode: str
+) -> None:
+    pool = RESOURCE_STATEMENTS if context == "resource" else SCOPE_STATEMENTS
+    statements = data.draw(st.lists(st.sampled_from(pool), min_size=1, max_size=4))
+    compare(raw, statements, ExportTraceServiceRequest, context, mode)
+
+
+@st.composite
+def metric_requests(draw: st.DrawFn) -> bytes:
+    """Metrics requests: the resource and scope paths are the same as in traces."""
+    containers = []
+    for _ in range(draw(st.integers(1, 2))):
+        scope = draw(scope_bytes()) + field(2, b"\x0a\x01m")  # a metric named "m"
+        containers.append(draw(resource_bytes()) + field(2, scope))
+    return b"".join(field(1, c) for c in containers)
+
+
+@SETTINGS
+@given(metric_requests(), st.lists(st.sampled_from(RESOURCE_STATEMENTS), min_size=1, max_size=3))
+def test_resource_statements_on_metrics_bytes(raw: bytes, statements: list[str]) -> None:
+    compare(raw, statements, ExportMetricsServiceRequest, "resource", "ignore")
 
 
 @st.composite
@@ -298,7 +382,11 @@ def test_bytes_of_another_request_are_refused() -> None:
         (['delete_key(attributes, "x")', 'set(attributes["a"], 1) where attributes["b"] == 1'],
          "span", False),
         (['delete_key(attributes, "x")', 'set(attributes["a"], 1) where kind == 2'], "span", True),
-        (['set(attributes["a"], "x")'], "resource", False),
+        (['set(attributes["a"], "x")'], "resource", True),
+        (['set(attributes["a"], "x")', 'delete_key(attributes, "b")'], "scope", True),
+        (['delete_key(attributes, "x")', 'set(attributes["a"], resource)'], "resource", False),
+        (['set(description, "x")'], "metric", False),
+        (['set(attributes["a"], "x")'], "datapoint", False),
         (['set(attributes["a"], "x")'], "spanevent", False),
         (['set(resource.attributes["a"], "x")'], "span", False),
         (['set(name, "x")'], "span", False),

@@ -3,7 +3,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from processor_kit import Harness, problems_of
+from processor_kit import Harness, config_of, problems_of
 
 from builders import logs, metrics, traces
 from otlpy.errors import PermanentError
@@ -265,3 +265,25 @@ async def test_a_failure_on_bytes_refuses_the_batch_in_propagate_mode() -> None:
     with pytest.raises(PermanentError, match="Substring"):
         await h.processor.consume(Batch.decode(Signal.TRACES, raw))
     assert h.sink.batches == []
+
+
+async def test_span_and_resource_groups_both_run_on_bytes() -> None:
+    from otlpy.ottl.onbytes import FAST
+    from otlpy.pdata import Batch
+
+    # the common shape: plain statements of two contexts, so two groups
+    statements = [
+        'set(span.attributes["env"], "prod")',
+        'set(resource.attributes["team"], "core")',
+        'delete_key(resource.attributes, "service.name")',
+    ]
+    request = traces(2, resources=2)
+    h = Harness(factory, {"trace_statements": statements})
+    groups, _ = config_of(factory, {"trace_statements": statements}).compile(Signal.TRACES)
+    assert [g.statements.context for g in groups] == ["span", "resource"]
+    await h.processor.consume(Batch.decode(Signal.TRACES, request.SerializeToString()))
+    out = h.sink.batches[-1]
+    assert out.has_raw is FAST and out.items == 4
+    want = await Harness(factory, {"trace_statements": statements}).run(request)
+    assert out.message == want
+    assert [attrs(rs.resource) for rs in want.resource_spans] == [{"team": "core"}] * 2

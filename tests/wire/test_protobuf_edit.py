@@ -329,3 +329,30 @@ def test_any_edit_matches_the_same_edit_on_messages(
                 entries = [(k, _cut(cut, v)) for k, v in entries]
         want.append(entries)
     assert edit(req, *ops) == want
+
+
+def test_a_singular_item_absent_is_written_when_given_attributes() -> None:
+    req = ExportTraceServiceRequest()
+    req.resource_spans.add().scope_spans.add().spans.add(name="s")
+    with_resource = req.resource_spans.add()
+    with_resource.resource.attributes.add(key="a").value.int_value = 1
+    raw = req.SerializeToString()
+    added = Op(pe.SET, key="team", value=any_value("core"))
+    out, items = edit_items(raw, [1, 1, 1], [added], None, [None], [None], singular=True)
+    got = ExportTraceServiceRequest.FromString(out)
+    assert items == 2
+    assert [[kv.key for kv in rs.resource.attributes] for rs in got.resource_spans] == [
+        ["team"],
+        ["a", "team"],
+    ]
+    assert got.resource_spans[0].scope_spans[0].spans[0].name == "s"
+    # nothing to add: an absent resource stays absent
+    deleted = Op(pe.DELETE, key="a")
+    out, _ = edit_items(raw, [1, 1, 1], [deleted], None, [None], [None], singular=True)
+    assert not ExportTraceServiceRequest.FromString(out).resource_spans[0].HasField("resource")
+
+
+def test_a_singular_item_written_twice_is_refused() -> None:
+    twice = b"\x0a\x04\x0a\x00\x0a\x00"  # resource_spans holding two empty resources
+    with pytest.raises(ValueError, match="twice"):
+        edit_items(twice, [1, 1, 1], [Op(pe.SET, key="a")], None, [None], [None], singular=True)

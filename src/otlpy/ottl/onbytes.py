@@ -10,6 +10,7 @@ costs a fraction of editing through protobuf's Python wrappers.
 What a statement may use to run this way (:func:`plan_bytes` decides, once, when a
 sequence's ``byte_plan`` is first read):
 
+- the context is ``span``, ``log``, ``resource`` or ``scope`` (of any signal);
 - the editors ``set`` (on one literal key), ``delete_key``, ``delete_matching_keys``,
   ``keep_keys``, ``keep_matching_keys``, ``replace_pattern`` (on one literal key, without a
   function), ``replace_all_patterns`` (``"value"`` mode, without a function) and
@@ -20,9 +21,10 @@ sequence's ``byte_plan`` is first read):
   change, so they see what the statement would have seen. The first statement may read item
   attributes too, as nothing has changed them before it.
 
-Anything else (other editors, ``cache``, named arguments, other contexts) runs on the messages
-as before. A request the byte editor cannot reproduce exactly (see its module) falls back to
-the messages too, per request, with no difference in the result.
+Anything else (other editors, ``cache``, named arguments, the ``spanevent``, ``metric`` and
+``datapoint`` contexts) runs on the messages as before. A request the byte editor cannot
+reproduce exactly (see its module) falls back to the messages too, per request, with no
+difference in the result.
 """
 
 from __future__ import annotations
@@ -50,8 +52,16 @@ __all__ = ["FAST", "BytePlan", "plan_bytes"]
 #: editing the messages)
 FAST = is_compiled(protobuf_edit.__name__)
 
-# from an export request down to its items' attribute lists (protobuf field numbers)
-_PATHS = {"span": [1, 2, 2, 9], "log": [1, 2, 2, 6]}
+# from an export request down to its items' attribute lists (protobuf field numbers); the
+# resource and the scope are the same fields in traces, metrics and logs
+_PATHS = {
+    "span": [1, 2, 2, 9],
+    "log": [1, 2, 2, 6],
+    "resource": [1, 1, 1],
+    "scope": [1, 2, 1, 3],
+}
+# the contexts whose item is a message field its container holds once (or not at all)
+_SINGULAR = frozenset({"resource", "scope"})
 
 _SCALARS = (str, bool, int, float)
 
@@ -71,12 +81,13 @@ class _Step:
 class BytePlan:
     """The statements of one sequence as byte edits (see the module)."""
 
-    __slots__ = ("_path", "_read", "context", "steps")
+    __slots__ = ("_path", "_read", "_singular", "context", "steps")
 
     def __init__(self, context: str, steps: Sequence[_Step]) -> None:
         self.context = context
         self.steps = list(steps)
         self._path = _PATHS[context]
+        self._singular = context in _SINGULAR
         # the steps whose condition or value is read from the decoded request, per item
         self._read = [
             (k, step)
@@ -132,7 +143,7 @@ class BytePlan:
                 return None
         try:
             ops = [step.op for step in self.steps]
-            out, items = edit_items(raw, self._path, ops, mask, guards, values)
+            out, items = edit_items(raw, self._path, ops, mask, guards, values, self._singular)
         except (ValueError, IndexError):
             return None
         if expected >= 0 and items != expected:
@@ -342,7 +353,8 @@ def _reads_item(compiler: Compiler, spec: ContextSpec, node: Node, attributes: s
         names = [f.name for f in path.fields]
         if "cache" in names[:2]:
             return True
-        if len(names) == 1 and not path.fields[0].keys and names[0] in (spec.name, spec.obj):
+        upper = spec.parents.get(names[0])
+        if len(names) == 1 and not path.fields[0].keys and upper and upper[0] == spec.obj:
             return True  # the whole item
         if compiler.path_getsetter(path).map_id == attributes:
             return True

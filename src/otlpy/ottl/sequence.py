@@ -468,9 +468,10 @@ class StatementSequence:
         self, request: Any | None, raw: bytes, conditions: ConditionSequence | None = None
     ) -> tuple[bytes, int] | None:
         """Run the statements on ``raw``, the serialized ``request`` (unchanged), without
-        changing ``request``: the new bytes and how many items they hold. None when these
-        statements, or this request, need the messages (see :mod:`otlpy.ottl.onbytes`); then
-        call :meth:`execute`. Raises :class:`OttlRuntimeError` in propagate mode.
+        changing ``request``: the new bytes and how many items of the context (resources,
+        scopes, spans or log records) they hold. None when these statements, or this request,
+        need the messages (see :mod:`otlpy.ottl.onbytes`); then call :meth:`execute`. Raises
+        :class:`OttlRuntimeError` in propagate mode.
 
         ``request`` may be None when there are no ``conditions`` and the plan does not
         :attr:`~otlpy.ottl.onbytes.BytePlan.reads_request`: the bytes are not decoded then."""

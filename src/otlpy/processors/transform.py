@@ -202,26 +202,28 @@ def create(settings: Settings, config: TransformConfig, next_consumer: Consumer)
 
         return FunctionProcessor(passthrough, next_consumer, mutates_data=False)
 
-    on_bytes = FAST and groups[0].statements.byte_plan is not None
+    # groups whose statements only edit attributes rewrite the bytes they are given
+    on_bytes = [FAST and group.statements.byte_plan is not None for group in groups]
+    counts_items = [group.statements.context in ("span", "log") for group in groups]
 
     async def process(batch: Batch) -> Batch | None:
         try:
-            rest: Sequence[TransformGroup] = groups
-            if on_bytes and batch.has_raw:
-                # statements that only edit item attributes rewrite the bytes received
-                done = groups[0].run_bytes(batch)
-                if done is not None:
-                    batch = Batch(batch.signal, raw=done[0], items=done[1])
-                    rest = groups[1:]
-                    if not rest:
-                        return batch
-            # the bytes as received let the first group read attribute keys from them; the
-            # groups after it may see items the first one changed
-            raw = batch.raw if batch.has_raw else None
-            request = batch.mutable()
-            for group in rest:
-                group.run(request, raw)
-                raw = None
+            for i, group in enumerate(groups):
+                if on_bytes[i] and batch.has_raw:
+                    done = group.run_bytes(batch)
+                    if done is not None:
+                        # spans and log records are what a batch counts: known from the edit
+                        items = done[1] if counts_items[i] else batch.items
+                        batch = Batch(batch.signal, raw=done[0], items=items)
+                        continue
+                # the rest on the messages; the bytes as they are now let this group read
+                # attribute keys from them, the groups after it may see items it changed
+                raw = batch.raw if batch.has_raw else None
+                request = batch.mutable()
+                for rest in groups[i:]:
+                    rest.run(request, raw)
+                    raw = None
+                break
         except OttlRuntimeError as exc:
             # error_mode propagate: the Collector refuses the whole batch
             raise PermanentError(f"transform processor {settings.id}: {exc}") from exc

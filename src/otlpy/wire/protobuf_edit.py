@@ -9,7 +9,11 @@ rewriting each item's attribute fields::
     new, items = edit_items(raw, [1, 2, 2, 9], ops, None, guards, values)
 
 ``path`` is the field numbers from the request down to the items, then the items' attribute
-list (``resource_spans`` / ``scope_spans`` / ``spans`` / ``attributes``). Each :class:`Op`
+list (``resource_spans`` / ``scope_spans`` / ``spans`` / ``attributes``). With ``singular``,
+the items are a message field each container holds at most once (``resource_spans`` /
+``resource`` / ``attributes`` is ``[1, 1, 1]``): an absent one is edited as an empty message
+(and written when that adds attributes), one written twice (protobuf merges the two) is
+refused. Each :class:`Op`
 edits every item in order, where ``guards[k]`` (one flag per item, or None for every item)
 allows it; ``values[k]`` gives a ``set`` its encoded value per item (None leaves the item
 alone). ``mask`` (one flag per item, or None) skips whole items.
@@ -144,12 +148,14 @@ class _Run:
         mask: list[bool] | None,
         guards: list[list[bool] | None],
         values: list[list[bytes | None] | None],
+        singular: bool,
     ) -> None:
         if len(path) < 2:
             raise ValueError("a path needs the items' field and the attributes' field")
         if len(guards) != len(ops) or len(values) != len(ops):
             raise ValueError("one guard and one value list per op")
         self.path = path
+        self.singular = singular
         self.ops = ops
         self.mask = mask
         self.guards = guards
@@ -178,10 +184,11 @@ def edit_items(
     mask: list[bool] | None,
     guards: list[list[bool] | None],
     values: list[list[bytes | None] | None],
+    singular: bool = False,
 ) -> tuple[bytes, int]:
     """The request ``data`` with ``ops`` applied to every item's attributes, and how many
     items it holds; ``data`` itself when nothing changed."""
-    run = _Run(path, ops, mask, guards, values)
+    run = _Run(path, ops, mask, guards, values, singular)
     out = _container(data, 0, len(data), 0, run)
     return (data if out is None else out), run.items
 
@@ -193,6 +200,7 @@ def _container(data: bytes, start: int, end: int, level: int, run: _Run) -> byte
     parts: list[bytes] = []
     pos = start
     copied = start  # bytes before this are in parts already
+    found = 0
     while pos < end:
         field_start = pos
         tag, pos = read_varint(data, pos, end)
@@ -203,7 +211,13 @@ def _container(data: bytes, start: int, end: int, level: int, run: _Run) -> byte
         stop = pos + length
         if stop > end:
             raise ValueError("truncated message")
-        new = _item(data, pos, stop, run) if items else _container(data, pos, stop, level + 1, run)
+        if items:
+            found += 1
+            if found > 1 and run.singular:
+                raise ValueError("a message field written twice (protobuf merges them)")
+            new = _item(data, pos, stop, run)
+        else:
+            new = _container(data, pos, stop, level + 1, run)
         if new is not None:
             parts.append(data[copied:field_start])
             parts.append(data[field_start : field_start + 1] if tag < 0x80 else varint(tag))
@@ -211,6 +225,15 @@ def _container(data: bytes, start: int, end: int, level: int, run: _Run) -> byte
             parts.append(new)
             copied = stop
         pos = stop
+    if items and run.singular and not found:
+        # absent: edited as an empty message, written only if that gives it attributes
+        new = _item(data, end, end, run)
+        if new is not None:
+            parts.append(data[copied:end])
+            parts.append(varint(wanted))
+            parts.append(varint(len(new)))
+            parts.append(new)
+            copied = end
     if not parts:
         return None
     parts.append(data[copied:end])
