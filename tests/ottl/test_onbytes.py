@@ -113,8 +113,12 @@ def span_bytes(draw: st.DrawFn) -> bytes:
     pieces = [
         Span(name=draw(st.sampled_from(["x", "abc", "GET /", "ü"]))).SerializeToString(),
         Span(span_id=draw(st.binary(min_size=8, max_size=8))).SerializeToString(),
-        Span(events=[Span.Event(name="e")]).SerializeToString(),
     ]
+    for _ in range(draw(st.integers(0, 2))):
+        event = Span.Event(name=draw(st.sampled_from(["e", "exception"])))
+        for key, value in draw(st.lists(st.tuples(keys, any_values()), max_size=3)):
+            event.attributes.add(key=key).value.CopyFrom(value)
+        pieces.append(Span(events=[event]).SerializeToString())
     for _ in range(draw(st.integers(0, 2))):  # the last kind wins
         kind = draw(st.sampled_from([0, 1, 2, 3, -1, 7]))
         pieces.append(encode_tag(6, 0) + encode_varint(kind))
@@ -245,17 +249,31 @@ SCOPE_STATEMENTS = [
 ]
 
 
+SPANEVENT_STATEMENTS = [
+    'set(attributes["seen"], true)',
+    'delete_key(attributes, "a")',
+    "truncate_all(attributes, 2)",
+    'set(attributes["k"], "server") where span.kind == SPAN_KIND_SERVER',  # the span's kind
+    'set(attributes["x"], 1) where name == "exception"',
+    'set(attributes["span"], span.name)',
+]
+
+
 @SETTINGS
 @given(
     trace_requests(),
-    st.sampled_from(["resource", "scope"]),
+    st.sampled_from(["resource", "scope", "spanevent"]),
     st.data(),
     st.sampled_from(["ignore", "propagate"]),
 )
-def test_resource_and_scope_statements_on_bytes_match_the_messages(
+def test_resource_scope_and_event_statements_on_bytes_match_the_messages(
     raw: bytes, context: str, data: st.DataObject, mode: str
 ) -> None:
-    pool = RESOURCE_STATEMENTS if context == "resource" else SCOPE_STATEMENTS
+    pool = {
+        "resource": RESOURCE_STATEMENTS,
+        "scope": SCOPE_STATEMENTS,
+        "spanevent": SPANEVENT_STATEMENTS,
+    }[context]
     statements = data.draw(st.lists(st.sampled_from(pool), min_size=1, max_size=4))
     compare(raw, statements, ExportTraceServiceRequest, context, mode)
 
@@ -386,8 +404,9 @@ def test_bytes_of_another_request_are_refused() -> None:
         (['set(attributes["a"], "x")', 'delete_key(attributes, "b")'], "scope", True),
         (['delete_key(attributes, "x")', 'set(attributes["a"], resource)'], "resource", False),
         (['set(description, "x")'], "metric", False),
+        (['set(attributes["a"], 1) where span.kind == SPAN_KIND_SERVER'], "spanevent", True),
         (['set(attributes["a"], "x")'], "datapoint", False),
-        (['set(attributes["a"], "x")'], "spanevent", False),
+        (['set(attributes["a"], "x")'], "spanevent", True),
         (['set(resource.attributes["a"], "x")'], "span", False),
         (['set(name, "x")'], "span", False),
         (['set(attributes["a"], nil)'], "span", False),
@@ -512,3 +531,13 @@ def test_the_request_is_needed_only_to_read_conditions_and_values() -> None:
         reading.execute_bytes(None, raw)
     with pytest.raises(ValueError, match="pass it"):
         alone.execute_bytes(None, raw, parse_conditions(["true"], "span"))
+
+
+def test_a_span_event_reads_its_span_kind_from_the_span() -> None:
+    sequence = parse_statements(
+        ['set(attributes["k"], 1) where span.kind == SPAN_KIND_SERVER'], "spanevent"
+    )
+    assert sequence.byte_plan is not None
+    step = sequence.byte_plan.steps[0]
+    # not the event's field 6: a condition read from the decoded request
+    assert step.op.field == 0 and step.condition is not None

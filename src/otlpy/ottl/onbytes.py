@@ -10,7 +10,8 @@ costs a fraction of editing through protobuf's Python wrappers.
 What a statement may use to run this way (:func:`plan_bytes` decides, once, when a
 sequence's ``byte_plan`` is first read):
 
-- the context is ``span``, ``log``, ``resource`` or ``scope`` (of any signal);
+- the context is ``span``, ``spanevent``, ``log``, ``resource`` or ``scope`` (the last two in
+  every signal);
 - the editors ``set`` (on one literal key), ``delete_key``, ``delete_matching_keys``,
   ``keep_keys``, ``keep_matching_keys``, ``replace_pattern`` (on one literal key, without a
   function), ``replace_all_patterns`` (``"value"`` mode, without a function) and
@@ -21,8 +22,8 @@ sequence's ``byte_plan`` is first read):
   change, so they see what the statement would have seen. The first statement may read item
   attributes too, as nothing has changed them before it.
 
-Anything else (other editors, ``cache``, named arguments, the ``spanevent``, ``metric`` and
-``datapoint`` contexts) runs on the messages as before. A request the byte editor cannot
+Anything else (other editors, ``cache``, named arguments, the ``metric`` and ``datapoint``
+contexts) runs on the messages as before. A request the byte editor cannot
 reproduce exactly (see its module) falls back to the messages too, per request, with no
 difference in the result.
 """
@@ -57,6 +58,7 @@ FAST = is_compiled(protobuf_edit.__name__)
 _PATHS = {
     "span": [1, 2, 2, 9],
     "log": [1, 2, 2, 6],
+    "spanevent": [1, 2, 2, 11, 3],
     "resource": [1, 1, 1],
     "scope": [1, 2, 1, 3],
 }
@@ -253,7 +255,7 @@ def _step(
     condition = None
     guard = None
     if statement.where is not None:
-        guard = _enum_guard(compiler, statement.where)
+        guard = _enum_guard(compiler, statement.where, _ENUM_FIELDS.get(spec.name, {}))
         if guard is None:
             if _reads_item(compiler, spec, statement.where, attributes) and not first:
                 return None
@@ -309,11 +311,14 @@ def _step(
     return _Step(op, text, condition, value)
 
 
-# the enum fields of items, by the name the compiler gives them, and their field numbers
-_ENUM_FIELDS = {"span.kind": 6, "log.severity_number": 2}
+# the enum fields of each context's items, by the name the compiler gives them, and their
+# field numbers (a span event's context reads ``span.kind`` too, but from its span)
+_ENUM_FIELDS = {"span": {"span.kind": 6}, "log": {"log.severity_number": 2}}
 
 
-def _enum_guard(compiler: Compiler, node: Node) -> tuple[int, int, bool] | None:
+def _enum_guard(
+    compiler: Compiler, node: Node, fields: dict[str, int]
+) -> tuple[int, int, bool] | None:
     """``kind == SPAN_KIND_SERVER`` (an item's enum field against an int) as the field's
     number, the value and whether they must be equal; None for any other condition."""
     if not isinstance(node, Compare) or node.op not in ("==", "!="):
@@ -323,7 +328,7 @@ def _enum_guard(compiler: Compiler, node: Node) -> tuple[int, int, bool] | None:
         return None
     path, other = (left, right) if isinstance(left, Path) else (right, left)
     assert isinstance(path, Path)
-    number = _ENUM_FIELDS.get(compiler.path_getsetter(path).int_field or "")
+    number = fields.get(compiler.path_getsetter(path).int_field or "")
     value = _literal(compiler, other, int)
     if number is None or type(value) is not int or not -(2**31) <= value < 2**31:
         return None
