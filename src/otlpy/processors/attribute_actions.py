@@ -24,8 +24,19 @@ from otlpy import client
 from otlpy.errors import ConfigProblem
 from otlpy.ottl.functions.goregex import GoRegex, compile_go
 from otlpy.ottl.values import PMap, any_to_py, as_string, set_any, to_python
+from otlpy.pdata import Batch
+from otlpy.wire.protobuf_edit import (
+    DELETE,
+    DELETE_MATCHING,
+    INSERT,
+    SET,
+    TRANSFORM,
+    UPDATE,
+    Op,
+    edit_items,
+)
 
-__all__ = ["ActionConfig", "AttributeActions", "compile_actions"]
+__all__ = ["ActionConfig", "AttributeActions", "byte_ops", "compile_actions", "edit_on_bytes"]
 
 _ACTIONS = ("insert", "update", "upsert", "delete", "hash", "extract", "convert")
 _SETTERS = ("insert", "update", "upsert")
@@ -299,3 +310,66 @@ class AttributeActions:
 def compile_actions(configs: Sequence[ActionConfig]) -> AttributeActions:
     """Compile validated action configs."""
     return AttributeActions([_compile(c) for c in configs])
+
+
+def _hash_encoded(value: bytes) -> bytes | None:
+    held = AnyValue.FromString(value)
+    hash_value(held)
+    return bytes(held.SerializeToString())
+
+
+def byte_ops(configs: Sequence[ActionConfig]) -> list[Op] | None:
+    """The actions as edits of serialized attribute lists (:mod:`otlpy.wire.protobuf_edit`),
+    or None when one of them needs the messages: ``extract``, ``convert``, and the setters
+    whose value comes from another attribute or from the request's context."""
+    ops: list[Op] = []
+    for config in configs:
+        action = config.action.lower()
+        key = config.key
+        test = None
+        if config.pattern:
+            regex = compile_go(config.pattern)
+
+            def test(name: str, search: Any = regex.search) -> bool:
+                return search(name) is not None
+
+        if action in _SETTERS:
+            if config.value is None:
+                return None
+            constant = AnyValue()
+            set_any(constant, config.value)
+            code = {"insert": INSERT, "update": UPDATE, "upsert": SET}[action]
+            ops.append(Op(code, key=key, value=bytes(constant.SerializeToString())))
+        elif action == "delete":
+            if key:
+                ops.append(Op(DELETE, key=key))
+            if test is not None:
+                ops.append(Op(DELETE_MATCHING, test=test))
+        elif action == "hash":
+            ops.append(Op(TRANSFORM, key=key, test=test, transform=_hash_encoded))
+        else:
+            return None
+    return ops
+
+
+def edit_on_bytes(
+    batch: Batch,
+    path: list[int],
+    ops: list[Op],
+    mask: list[bool] | None = None,
+    *,
+    singular: bool = False,
+    counts_items: bool = True,
+) -> Batch | None:
+    """``batch`` with ``ops`` applied to the attribute lists at ``path`` of its bytes, or None
+    when the bytes hold something the editor leaves to the messages. ``counts_items``: the
+    edited items are what the batch counts (spans, log records), not resources."""
+    guards: list[list[bool] | None] = [None] * len(ops)
+    values: list[list[bytes | None] | None] = [None] * len(ops)
+    try:
+        raw, items = edit_items(batch.raw, path, ops, mask, guards, values, singular)
+    except (ValueError, IndexError):
+        return None
+    if mask is not None and items != len(mask):
+        return None  # the bytes are not those of the message the mask was read from
+    return Batch(batch.signal, raw=raw, items=items if counts_items else batch.items)

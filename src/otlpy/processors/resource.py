@@ -7,8 +7,14 @@ from typing import Any
 
 from otlpy.component import Factory, Kind, Settings
 from otlpy.consumer import Consumer
+from otlpy.ottl.onbytes import FAST
 from otlpy.pdata import Batch, Signal
-from otlpy.processors.attribute_actions import ActionConfig, compile_actions
+from otlpy.processors.attribute_actions import (
+    ActionConfig,
+    byte_ops,
+    compile_actions,
+    edit_on_bytes,
+)
 from otlpy.processors.helper import FunctionProcessor
 
 __all__ = ["ResourceConfig", "factory"]
@@ -34,7 +40,14 @@ def create(settings: Settings, config: ResourceConfig, next_consumer: Consumer) 
     if not actions:
         settings.logger.warning("resource processor %s has no attribute actions", settings.id)
 
+    # resource_*/resource/attributes in every signal: edited in the bytes when they can be
+    ops = byte_ops(config.attributes) if FAST else None
+
     async def process(batch: Batch) -> Batch | None:
+        if ops and batch.has_raw:
+            edited = edit_on_bytes(batch, [1, 1, 1], ops, singular=True, counts_items=False)
+            if edited is not None:
+                return edited
         if actions:
             for container in getattr(batch.mutable(), field_name):
                 actions.apply(container.resource.attributes)

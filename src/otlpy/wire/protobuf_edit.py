@@ -38,12 +38,15 @@ from otlpy.wire.protobuf_writer import pack_double, varint
 __all__ = [
     "DELETE",
     "DELETE_MATCHING",
+    "INSERT",
     "KEEP_KEYS",
     "KEEP_MATCHING",
     "REPLACE",
     "REPLACE_VALUES",
     "SET",
+    "TRANSFORM",
     "TRUNCATE",
+    "UPDATE",
     "Op",
     "any_value",
     "edit_items",
@@ -65,6 +68,13 @@ REPLACE: Final = 5
 REPLACE_VALUES: Final = 6
 #: ``truncate_all``: every string value longer than ``limit`` bytes, as ``REPLACE``
 TRUNCATE: Final = 7
+#: the attributes processor's ``insert``: as ``SET`` when ``key`` is absent, else nothing
+INSERT: Final = 8
+#: its ``update``: as ``SET`` when ``key`` is present, else nothing
+UPDATE: Final = 9
+#: its ``hash``: ``transform`` (encoded ``AnyValue`` in and out) of the first value of
+#: ``key`` (when given), then of the first value of each key passing ``test`` (when given)
+TRANSFORM: Final = 10
 
 _LEN: Final = 2
 # the tags of AnyValue's other members: bool, int, double, array, kvlist, bytes
@@ -77,6 +87,10 @@ def _no_rewrite(text: str) -> str | None:
 
 def _no_test(key: str) -> bool:
     return False
+
+
+def _no_transform(value: bytes) -> bytes | None:
+    return None
 
 
 class Op:
@@ -95,6 +109,7 @@ class Op:
         keys: frozenset[bytes] = frozenset(),
         test: Callable[[str], bool] | None = None,
         rewrite: Callable[[str], str | None] | None = None,
+        transform: Callable[[bytes], bytes | None] | None = None,
         limit: int = 0,
         marker: str = "",
         utf8_safe: bool = True,
@@ -107,6 +122,8 @@ class Op:
         self.value = value
         self.keys = keys
         self.test: Callable[[str], bool] = test or _no_test
+        self.matching = test is not None
+        self.transform: Callable[[bytes], bytes | None] = transform or _no_transform
         self.rewrite: Callable[[str], str | None] = rewrite or _no_rewrite
         self.limit = limit
         self.marker: bytes = marker.encode()
@@ -366,6 +383,21 @@ def _find(keys: list[bytes], key: bytes) -> int:
     return -1
 
 
+def _value_of(field: bytes) -> bytes:
+    """The encoded ``AnyValue`` of an attribute field (empty when it has none)."""
+    end = len(field)
+    _, pos = read_varint(field, 0, end)  # the attribute's tag
+    _, pos = read_varint(field, pos, end)  # its length
+    value = b""
+    while pos < end:
+        tag, pos = read_varint(field, pos, end)
+        length, pos = read_varint(field, pos, end)
+        if tag == 0x12:
+            value = field[pos : pos + length]
+        pos += length
+    return value
+
+
 def _entry(run: _Run, key: bytes, value: bytes) -> tuple[bytes, int, int]:
     """An attribute field for ``key`` and the encoded ``AnyValue`` ``value``, with the offset
     and length of its string value (-1, -1 for other values)."""
@@ -448,7 +480,35 @@ def _apply(
             if (number == op.expect) != op.equal:
                 continue
         code = op.code
-        if code == SET:
+        if code in (INSERT, UPDATE):
+            i = _find(keys, op.key)
+            if (i >= 0) == (code == UPDATE):
+                field, offset, size = _entry(run, op.key, op.value)
+                if i >= 0:
+                    fields[i] = field
+                    offsets[i] = offset
+                    sizes[i] = size
+                else:
+                    fields.append(field)
+                    keys.append(op.key)
+                    offsets.append(offset)
+                    sizes.append(size)
+                changed = True
+        elif code == TRANSFORM:
+            names: list[bytes] = [op.key] if op.key else []
+            if op.matching:
+                for name in keys:
+                    if op.test(name.decode()):
+                        names.append(name)
+            for name in names:
+                i = _find(keys, name)
+                if i < 0:
+                    continue
+                new = op.transform(_value_of(fields[i]))
+                if new is not None:
+                    fields[i], offsets[i], sizes[i] = _entry(run, name, new)
+                    changed = True
+        elif code == SET:
             value = op.value
             per_item = run.values[k]
             if per_item is not None:
