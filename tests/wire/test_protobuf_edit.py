@@ -356,3 +356,29 @@ def test_a_singular_item_written_twice_is_refused() -> None:
     twice = b"\x0a\x04\x0a\x00\x0a\x00"  # resource_spans holding two empty resources
     with pytest.raises(ValueError, match="twice"):
         edit_items(twice, [1, 1, 1], [Op(pe.SET, key="a")], None, [None], [None], singular=True)
+
+
+def test_insert_and_update_set_only_when_absent_or_present() -> None:
+    req = request(span(("a", "x"), ("a", "y")), span(("b", 1)))
+    insert = Op(pe.INSERT, key="a", value=any_value(1))
+    update = Op(pe.UPDATE, key="b", value=any_value(True))
+    assert edit(req, insert, update) == [
+        [("a", "x"), ("a", "y")],
+        [("b", True), ("a", 1)],
+    ]
+
+
+def test_transform_rewrites_the_first_value_of_each_name() -> None:
+    req = request(span(("a", "x"), ("ab", 5), ("a", "y"), ("c", None)))
+
+    def tag(value: bytes) -> bytes | None:
+        decoded = AnyValue.FromString(value)
+        if decoded.WhichOneof("value") is None:
+            return None
+        return any_value(f"<{_plain(decoded)}>")
+
+    by_key = Op(pe.TRANSFORM, key="a", transform=tag)
+    assert edit(req, by_key) == [[("a", "<x>"), ("ab", 5), ("a", "y"), ("c", None)]]
+    # matching names, duplicates included: "a" twice means its first value twice
+    matching = Op(pe.TRANSFORM, test=lambda k: k.startswith("a") or k == "c", transform=tag)
+    assert edit(req, matching) == [[("a", "<<x>>"), ("ab", "<5>"), ("a", "y"), ("c", None)]]
