@@ -456,6 +456,30 @@ def _truncate(
     fields[i], offsets[i], sizes[i] = _entry(run, keys[i], b"\x0a" + varint(len(value)) + value)
 
 
+def _put(
+    run: _Run,
+    key: bytes,
+    value: bytes,
+    i: int,
+    fields: list[bytes],
+    keys: list[bytes],
+    offsets: list[int],
+    sizes: list[int],
+) -> None:
+    """Store the encoded ``AnyValue`` ``value`` of ``key`` as entry ``i``, or as a new last
+    entry when ``i`` is -1."""
+    field, offset, size = _entry(run, key, value)
+    if i >= 0:
+        fields[i] = field
+        offsets[i] = offset
+        sizes[i] = size
+    else:
+        fields.append(field)
+        keys.append(key)
+        offsets.append(offset)
+        sizes.append(size)
+
+
 def _apply(
     run: _Run,
     n: int,
@@ -483,16 +507,7 @@ def _apply(
         if code in (INSERT, UPDATE):
             i = _find(keys, op.key)
             if (i >= 0) == (code == UPDATE):
-                field, offset, size = _entry(run, op.key, op.value)
-                if i >= 0:
-                    fields[i] = field
-                    offsets[i] = offset
-                    sizes[i] = size
-                else:
-                    fields.append(field)
-                    keys.append(op.key)
-                    offsets.append(offset)
-                    sizes.append(size)
+                _put(run, op.key, op.value, i, fields, keys, offsets, sizes)
                 changed = True
         elif code == TRANSFORM:
             names: list[bytes] = [op.key] if op.key else []
@@ -516,17 +531,7 @@ def _apply(
                 if found is None:
                     continue
                 value = found
-            field, offset, size = _entry(run, op.key, value)
-            i = _find(keys, op.key)
-            if i >= 0:
-                fields[i] = field
-                offsets[i] = offset
-                sizes[i] = size
-            else:
-                fields.append(field)
-                keys.append(op.key)
-                offsets.append(offset)
-                sizes.append(size)
+            _put(run, op.key, value, _find(keys, op.key), fields, keys, offsets, sizes)
             changed = True
         elif code == DELETE:
             i = _find(keys, op.key)
