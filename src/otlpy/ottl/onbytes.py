@@ -42,7 +42,7 @@ from otlpy.ottl.functions.goregex import GoRegex, compile_go
 from otlpy.ottl.grammar import Compare, ListLit, Node, Path, Statement
 from otlpy.wire import protobuf_edit
 from otlpy.wire._compiled import is_compiled
-from otlpy.wire.protobuf_edit import Op, any_value, edit_items
+from otlpy.wire.protobuf_edit import ATTRIBUTE_PATHS, Op, any_value, edit_items
 
 if TYPE_CHECKING:
     from otlpy.ottl.sequence import ConditionSequence, _Errors
@@ -53,15 +53,6 @@ __all__ = ["FAST", "BytePlan", "plan_bytes"]
 #: editing the messages)
 FAST = is_compiled(protobuf_edit.__name__)
 
-# from an export request down to its items' attribute lists (protobuf field numbers); the
-# resource and the scope are the same fields in traces, metrics and logs
-_PATHS = {
-    "span": [1, 2, 2, 9],
-    "log": [1, 2, 2, 6],
-    "spanevent": [1, 2, 2, 11, 3],
-    "resource": [1, 1, 1],
-    "scope": [1, 2, 1, 3],
-}
 # the contexts whose item is a message field its container holds once (or not at all)
 _SINGULAR = frozenset({"resource", "scope"})
 
@@ -88,7 +79,7 @@ class BytePlan:
     def __init__(self, context: str, steps: Sequence[_Step]) -> None:
         self.context = context
         self.steps = list(steps)
-        self._path = _PATHS[context]
+        self._path = ATTRIBUTE_PATHS[context]
         self._singular = context in _SINGULAR
         # the steps whose condition or value is read from the decoded request, per item
         self._read = [
@@ -211,7 +202,7 @@ def plan_bytes(
     functions: dict[str, FunctionDef] | None = None,
 ) -> BytePlan | None:
     """The statements as byte edits, or None when one of them cannot run that way."""
-    if spec.name not in _PATHS:
+    if spec.name not in ATTRIBUTE_PATHS:
         return None
     steps = []
     for i, (text, statement) in enumerate(zip(texts, statements, strict=True)):

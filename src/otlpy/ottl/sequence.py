@@ -36,6 +36,7 @@ from otlpy.ottl.grammar import (
 )
 from otlpy.ottl.onbytes import BytePlan, plan_bytes
 from otlpy.ottl.values import KeyIndex, OttlError, to_python
+from otlpy.wire.protobuf_edit import ATTRIBUTE_PATHS
 from otlpy.wire.protobuf_scan import scan_items
 
 __all__ = [
@@ -324,11 +325,6 @@ _WALKS = {
     "log": ("resource_logs", "scope_logs", "log_records", "log"),
 }
 
-# The field numbers from an export request down to its items' attribute lists, for
-# otlpy.wire.protobuf_scan.scan_items: resource_spans, scope_spans, spans, Span.attributes;
-# resource_logs, scope_logs, log_records, LogRecord.attributes.
-_SCAN_PATHS = {"span": [1, 2, 2, 9], "log": [1, 2, 2, 6]}
-
 Walk = Callable[
     [Any, TransformContext, "_Errors", "ConditionSequence | None", "list[Any] | None"], None
 ]
@@ -558,7 +554,7 @@ def _scan_request(raw: bytes, request: Any, context: str) -> list[Any] | None:
     """The attribute keys and value lengths of every item of ``request`` read from ``raw``
     (see :func:`~otlpy.wire.protobuf_scan.scan_items`), or None when they cannot be."""
     try:
-        scans = scan_items(raw, _SCAN_PATHS[context])
+        scans = scan_items(raw, ATTRIBUTE_PATHS[context])
     except ValueError:  # not protobuf's own bytes: read the messages
         return None
     top, middle, items, _slot = _WALKS[context]

@@ -25,6 +25,7 @@ from otlpy.processors.attribute_actions import (
 )
 from otlpy.processors.helper import FunctionProcessor
 from otlpy.processors.matching import Item, MatchConfig, MatchProperties
+from otlpy.wire.protobuf_edit import ATTRIBUTE_PATHS
 
 __all__ = ["AttributesConfig", "factory"]
 
@@ -86,7 +87,7 @@ def _items(signal: Signal, request: Any, selected: Any) -> Iterator[tuple[Any, b
 
 # the items' attribute lists in the bytes: spans and log records (a data point's depends on
 # its metric's type, so metrics are changed as messages)
-_PATHS = {Signal.TRACES: [1, 2, 2, 9], Signal.LOGS: [1, 2, 2, 6]}
+_PATHS = {Signal.TRACES: ATTRIBUTE_PATHS["span"], Signal.LOGS: ATTRIBUTE_PATHS["log"]}
 
 
 def create(settings: Settings, config: AttributesConfig, next_consumer: Consumer) -> Any:

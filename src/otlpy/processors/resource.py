@@ -16,6 +16,7 @@ from otlpy.processors.attribute_actions import (
     edit_on_bytes,
 )
 from otlpy.processors.helper import FunctionProcessor
+from otlpy.wire.protobuf_edit import ATTRIBUTE_PATHS
 
 __all__ = ["ResourceConfig", "factory"]
 
@@ -45,7 +46,9 @@ def create(settings: Settings, config: ResourceConfig, next_consumer: Consumer) 
 
     async def process(batch: Batch) -> Batch | None:
         if ops and batch.has_raw:
-            edited = edit_on_bytes(batch, [1, 1, 1], ops, singular=True, counts_items=False)
+            edited = edit_on_bytes(
+                batch, ATTRIBUTE_PATHS["resource"], ops, singular=True, counts_items=False
+            )
             if edited is not None:
                 return edited
         if actions:

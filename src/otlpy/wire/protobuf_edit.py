@@ -36,6 +36,7 @@ from otlpy.wire.protobuf_scan import read_varint, skip_field
 from otlpy.wire.protobuf_writer import pack_double, varint
 
 __all__ = [
+    "ATTRIBUTE_PATHS",
     "DELETE",
     "DELETE_MATCHING",
     "INSERT",
@@ -77,6 +78,16 @@ UPDATE: Final = 9
 TRANSFORM: Final = 10
 
 _LEN: Final = 2
+
+#: the field numbers from an export request down to the attribute list of each OTTL
+#: context's items (the same in traces, metrics and logs for the resource and the scope)
+ATTRIBUTE_PATHS: Final[dict[str, list[int]]] = {
+    "span": [1, 2, 2, 9],  # resource_spans / scope_spans / spans / attributes
+    "spanevent": [1, 2, 2, 11, 3],  # ... / spans / events / attributes
+    "log": [1, 2, 2, 6],  # resource_logs / scope_logs / log_records / attributes
+    "resource": [1, 1, 1],  # resource_* / resource / attributes
+    "scope": [1, 2, 1, 3],  # resource_* / scope_* / scope / attributes
+}
 # the tags of AnyValue's other members: bool, int, double, array, kvlist, bytes
 _MEMBERS: Final = frozenset({0x10, 0x18, 0x21, 0x2A, 0x32, 0x3A})
 
