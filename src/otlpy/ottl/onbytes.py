@@ -74,11 +74,12 @@ class _Step:
 class BytePlan:
     """The statements of one sequence as byte edits (see the module)."""
 
-    __slots__ = ("_path", "_read", "_singular", "context", "steps")
+    __slots__ = ("_ops", "_path", "_read", "_singular", "context", "steps")
 
     def __init__(self, context: str, steps: Sequence[_Step]) -> None:
         self.context = context
         self.steps = list(steps)
+        self._ops = [step.op for step in self.steps]
         self._path = ATTRIBUTE_PATHS[context]
         self._singular = context in _SINGULAR
         # the steps whose condition or value is read from the decoded request, per item
@@ -135,8 +136,9 @@ class BytePlan:
             except _Fallback:
                 return None
         try:
-            ops = [step.op for step in self.steps]
-            out, items = edit_items(raw, self._path, ops, mask, guards, values, self._singular)
+            out, items = edit_items(
+                raw, self._path, self._ops, mask, guards, values, self._singular
+            )
         except (ValueError, IndexError):
             return None
         if expected >= 0 and items != expected:

@@ -460,6 +460,13 @@ class StatementSequence:
             self._byte_plan = plan_bytes(source[0], self.texts, source[1], source[2])
         return self._byte_plan
 
+    def _check_guard(self, conditions: ConditionSequence | None) -> None:
+        if conditions is not None and conditions.context != self.context:
+            raise ValueError(
+                f"conditions of the {conditions.context} context cannot guard statements "
+                f"of the {self.context} context"
+            )
+
     def execute_bytes(
         self, request: Any | None, raw: bytes, conditions: ConditionSequence | None = None
     ) -> tuple[bytes, int] | None:
@@ -474,11 +481,7 @@ class StatementSequence:
         plan = self.byte_plan
         if plan is None:
             return None
-        if conditions is not None and conditions.context != self.context:
-            raise ValueError(
-                f"conditions of the {conditions.context} context cannot guard statements "
-                f"of the {self.context} context"
-            )
+        self._check_guard(conditions)
         errors = _Errors(self.error_mode)
         done = plan.execute(request, raw, conditions, errors)
         if done is not None:  # a request left to the messages reports its errors there
@@ -501,11 +504,7 @@ class StatementSequence:
         reading them from the messages."""
         errors = _Errors(self.error_mode)
         plan = self._plan
-        if conditions is not None and conditions.context != self.context:
-            raise ValueError(
-                f"conditions of the {conditions.context} context cannot guard statements "
-                f"of the {self.context} context"
-            )
+        self._check_guard(conditions)
         walk_fields = _WALKS.get(self.context)
         if walk_fields is not None and hasattr(request, walk_fields[0]):
             guarded = conditions is not None

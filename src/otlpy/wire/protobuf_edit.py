@@ -147,12 +147,16 @@ class Op:
         self.slot = -1  # where the item's value of ``field`` is kept (set by _Run)
 
 
+def _string_value(data: bytes) -> bytes:
+    """An ``AnyValue`` holding the UTF-8 text ``data``."""
+    return b"\x0a" + varint(len(data)) + data
+
+
 def any_value(value: object) -> bytes:
     """``value`` (str, bool, int, float or bytes) encoded as an ``AnyValue`` message; raises
     ``ValueError`` for any other type and for ints outside int64."""
     if isinstance(value, str):
-        data = value.encode()
-        return b"\x0a" + varint(len(data)) + data
+        return _string_value(value.encode())
     if isinstance(value, bool):
         return b"\x10\x01" if value else b"\x10\x00"
     if isinstance(value, int):
@@ -436,7 +440,7 @@ def _rewrite(
     if new is None:
         return False
     data = new.encode()
-    fields[i], offsets[i], sizes[i] = _entry(run, keys[i], b"\x0a" + varint(len(data)) + data)
+    fields[i], offsets[i], sizes[i] = _entry(run, keys[i], _string_value(data))
     return True
 
 
@@ -464,7 +468,7 @@ def _truncate(
     if cut < keep and not op.utf8_safe:
         head += b"\xef\xbf\xbd"
     value = head + marker
-    fields[i], offsets[i], sizes[i] = _entry(run, keys[i], b"\x0a" + varint(len(value)) + value)
+    fields[i], offsets[i], sizes[i] = _entry(run, keys[i], _string_value(value))
 
 
 def _put(
